@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Regenerates api/schema/*.json from the agent-sandbox CRD manifests.
+
+Usage: scripts/gen-api-schema.py CRD_DIR [OUT_DIR]
+
+CRD_DIR holds the upstream CRD YAMLs (k8s/crds/ of kubernetes-sigs/agent-sandbox).
+For every served version of every CRD it writes OUT_DIR/<plural>.<version>.json:
+the openAPIV3Schema reduced to the keywords the sbx schema walker understands
+(descriptions, CEL rules and printer hints dropped), as compact JSON with sorted
+keys so regeneration gives byte-identical files.
+
+sbx extensions are merged in here, so they survive regeneration:
+  Sandbox status.containerStatuses: Kubernetes ContainerStatus objects.
+"""
+import glob
+import json
+import os
+import sys
+
+import yaml
+
+KEEP = {
+    "type", "properties", "items", "required", "enum", "default", "minimum",
+    "maximum", "exclusiveMinimum", "exclusiveMaximum", "format", "pattern",
+    "maxLength", "minLength", "maxItems", "minItems", "maxProperties",
+    "minProperties", "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-int-or-string", "additionalProperties", "nullable",
+    "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
+}
+
+EXTENSIONS = {
+    ("Sandbox", "status"): {
+        "containerStatuses": {
+            "type": "array",
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
+    },
+}
+
+
+def reduce(schema):
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key not in KEEP:
+            continue
+        if key == "properties":
+            out[key] = {name: reduce(sub) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = reduce(value)
+        elif key == "x-kubernetes-list-type" and value == "atomic":
+            continue  # the default; says nothing to a validator
+        else:
+            out[key] = value
+    return out
+
+
+def main():
+    if len(sys.argv) not in (2, 3):
+        sys.exit(__doc__)
+    crd_dir = sys.argv[1]
+    out_dir = sys.argv[2] if len(sys.argv) == 3 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "api", "schema")
+    paths = sorted(glob.glob(os.path.join(crd_dir, "*.yaml")))
+    if not paths:
+        sys.exit("no CRD YAMLs in " + crd_dir)
+    for path in paths:
+        with open(path) as f:
+            crd = yaml.safe_load(f)
+        if crd.get("kind") != "CustomResourceDefinition":
+            continue
+        kind = crd["spec"]["names"]["kind"]
+        plural = crd["spec"]["names"]["plural"]
+        for version in crd["spec"]["versions"]:
+            if not version.get("served", True):
+                continue
+            schema = reduce(version["schema"]["openAPIV3Schema"])
+            for (ext_kind, field), props in EXTENSIONS.items():
+                if ext_kind == kind:
+                    schema["properties"][field].setdefault("properties", {}).update(props)
+            out = os.path.join(out_dir, "%s.%s.json" % (plural, version["name"]))
+            with open(out, "w") as f:
+                json.dump(schema, f, sort_keys=True, separators=(",", ":"))
+                f.write("\n")
+            print("wrote", os.path.normpath(out))
+
+
+if __name__ == "__main__":
+    main()
