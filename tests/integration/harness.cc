@@ -1,0 +1,224 @@
+#include "tests/integration/harness.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace sbx::testing {
+
+namespace {
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+}  // namespace
+
+CmdResult Sh(const std::string& cmd) {
+  char out_tmpl[] = "/tmp/sbx-sh-out-XXXXXX";
+  char err_tmpl[] = "/tmp/sbx-sh-err-XXXXXX";
+  int ofd = mkstemp(out_tmpl);
+  int efd = mkstemp(err_tmpl);
+  close(ofd);
+  close(efd);
+  std::string full = "(" + cmd + ") >" + out_tmpl + " 2>" + err_tmpl;
+  int st = std::system(full.c_str());
+  CmdResult r;
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r.out = ReadAll(out_tmpl);
+  r.err = ReadAll(err_tmpl);
+  unlink(out_tmpl);
+  unlink(err_tmpl);
+  return r;
+}
+
+bool RequireRootAndRunsc() {
+  bool ci = std::getenv("CI") != nullptr && std::string(std::getenv("CI")) == "true";
+  std::string why;
+  if (geteuid() != 0) why = "needs root";
+  else if (Sh("command -v runsc").code != 0) why = "needs runsc";
+  if (why.empty()) return true;
+  if (ci) {
+    ADD_FAILURE() << "integration test " << why << " (CI=true: not skipping)";
+  } else {
+    GTEST_SKIP_(why.c_str());
+  }
+  return false;
+}
+
+std::string Daemon::SourceDir() {
+  const char* s = std::getenv("SBX_SOURCE_DIR");
+  return s ? s : ".";
+}
+std::string Daemon::BuildDir() {
+  const char* s = std::getenv("SBX_BUILD_DIR");
+  return s ? s : "build";
+}
+std::string Daemon::SharedDir() { return SourceDir() + "/../shared"; }
+
+Daemon::Daemon() {
+  char tmpl[] = "/tmp/sbxt-XXXXXX";
+  dir_ = mkdtemp(tmpl);
+}
+
+Daemon::~Daemon() {
+  if (pid_ > 0) {
+    // Leave nothing behind: delete sandboxes through the API, then stop.
+    CmdResult list = Api("GET", "/apis/agents.x-k8s.io/v1beta1/sandboxes");
+    try {
+      for (const auto& item : nlohmann::json::parse(list.out).value("items", nlohmann::json::array())) {
+        Api("DELETE", "/apis/agents.x-k8s.io/v1beta1/namespaces/" +
+                          item["metadata"].value("namespace", "default") + "/sandboxes/" +
+                          item["metadata"].value("name", ""));
+      }
+    } catch (...) {
+    }
+    for (int i = 0; i < 300; ++i) {
+      CmdResult again = Api("GET", "/apis/agents.x-k8s.io/v1beta1/sandboxes");
+      if (again.out.find("\"items\":[]") != std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    Stop();
+  }
+  // Any container still under our runsc root is force-deleted.
+  Sh("for id in $(runsc --root " + runsc_root() +
+     " list -q 2>/dev/null); do runsc --root " + runsc_root() + " delete --force $id; done");
+  Sh("rm -rf " + Quote(dir_));
+}
+
+std::string Daemon::log() const { return ReadAll(dir_ + "/sbxd.log"); }
+
+bool Daemon::Start(const std::string& extra_flags) {
+  std::string cmd = "exec " + BuildDir() + "/daemon/sbxd --state-dir " + state_dir() +
+                    " --run-dir " + dir_ + "/run --socket " + socket() + " " + extra_flags +
+                    " >>" + dir_ + "/sbxd.log 2>&1 </dev/null";
+  const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+  pid_t pid;
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+  if (posix_spawn(&pid, "/bin/sh", nullptr, &attr, const_cast<char**>(argv), environ) != 0) {
+    return false;
+  }
+  posix_spawnattr_destroy(&attr);
+  pid_ = pid;
+  for (int i = 0; i < 600; ++i) {
+    if (Sbx("version").code == 0) return true;
+    int st;
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+void Daemon::Stop(bool kill9) {
+  if (pid_ <= 0) return;
+  kill(pid_, kill9 ? SIGKILL : SIGTERM);
+  int st;
+  waitpid(pid_, &st, 0);
+  pid_ = -1;
+}
+
+CmdResult Daemon::Sbx(const std::string& args, const std::string& stdin_text) const {
+  std::string cmd = "SBX_SOCKET=" + socket() + " " + BuildDir() + "/cli/sbx " + args;
+  if (!stdin_text.empty()) cmd = "printf '%s' " + Quote(stdin_text) + " | " + cmd;
+  else cmd += " </dev/null";
+  return Sh(cmd);
+}
+
+CmdResult Daemon::Api(const std::string& method, const std::string& path, const std::string& body,
+                      const std::string& content_type) const {
+  std::string body_file = dir_ + "/api-body";
+  std::ofstream(body_file, std::ios::binary) << body;
+  std::string cmd = "curl -s -o " + dir_ + "/api-out -w '%{http_code}' --unix-socket " + socket() +
+                    " -X " + method + " -H 'Content-Type: " + content_type + "'";
+  if (!body.empty()) cmd += " --data-binary @" + body_file;
+  cmd += " " + Quote("http://sbx" + path);
+  CmdResult r = Sh(cmd);
+  r.code = std::atoi(r.out.c_str());
+  r.out = ReadAll(dir_ + "/api-out");
+  return r;
+}
+
+nlohmann::json Daemon::GetJson(const std::string& kind_and_name) const {
+  CmdResult r = Sbx("get " + kind_and_name + " -o json");
+  if (r.code != 0) return nullptr;
+  try {
+    return nlohmann::json::parse(r.out);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+bool Daemon::WaitFor(const std::string& kind_and_name, int timeout_ms,
+                     const std::function<bool(const nlohmann::json&)>& pred) const {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto j = GetJson(kind_and_name);
+    if (!j.is_null() && pred(j)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+bool Daemon::ImportBusybox(const std::string& name) {
+  std::string tar = dir_ + "/busybox.tar";
+  CmdResult mk = Sh(SourceDir() + "/scripts/make-busybox-image.sh " + tar + " " + name +
+                    " --format oci-tar");
+  if (mk.code != 0) {
+    ADD_FAILURE() << "make-busybox-image: " << mk.out << mk.err;
+    return false;
+  }
+  CmdResult im = Sbx("image import " + tar);
+  if (im.code != 0) {
+    ADD_FAILURE() << "image import: " << im.out << im.err;
+    return false;
+  }
+  return true;
+}
+
+std::string Daemon::Runsc(const std::string& args) const {
+  return Sh("runsc --root " + runsc_root() + " " + args).out;
+}
+
+std::string ConditionStatus(const nlohmann::json& obj, const std::string& type) {
+  for (const auto& c : obj.value("status", nlohmann::json::object())
+                           .value("conditions", nlohmann::json::array())) {
+    if (c.value("type", "") == type) return c.value("status", "");
+  }
+  return "";
+}
+
+std::string ConditionReason(const nlohmann::json& obj, const std::string& type) {
+  for (const auto& c : obj.value("status", nlohmann::json::object())
+                           .value("conditions", nlohmann::json::array())) {
+    if (c.value("type", "") == type) return c.value("reason", "");
+  }
+  return "";
+}
+
+}  // namespace sbx::testing
