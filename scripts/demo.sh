@@ -6,18 +6,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-scripts/setup.sh build
+BUILD_DIR=${BUILD_DIR:-build}
+case "$BUILD_DIR" in /*) ;; *) BUILD_DIR=$ROOT/$BUILD_DIR ;; esac
+scripts/setup.sh "$BUILD_DIR"
 
 DEMO=${SBX_DEMO_DIR:-$ROOT/_demo}
 export SBX_SOCKET=$DEMO/run/sbxd.sock
-SBX=$ROOT/build/cli/sbx
+SBX=$BUILD_DIR/cli/sbx
 mkdir -p "$DEMO"
 
 if [ -f "$DEMO/sbxd.pid" ] && kill -0 "$(cat "$DEMO/sbxd.pid")" 2>/dev/null; then
   echo "== sbxd already running (pid $(cat "$DEMO/sbxd.pid"))"
 else
   echo "== starting sbxd (state in $DEMO, log in $DEMO/sbxd.log)"
-  setsid "$ROOT/build/daemon/sbxd" --state-dir "$DEMO/state" --run-dir "$DEMO/run" \
+  setsid "$BUILD_DIR/daemon/sbxd" --state-dir "$DEMO/state" --run-dir "$DEMO/run" \
     --socket "$SBX_SOCKET" >"$DEMO/sbxd.log" 2>&1 < /dev/null &
   echo $! > "$DEMO/sbxd.pid"
   for _ in $(seq 1 300); do

@@ -345,3 +345,27 @@ TEST_F(E2E, KilledDaemonAdoptsRunningSandboxesAndRemovesOrphans) {
 
 }  // namespace
 }  // namespace sbx::testing
+
+namespace sbx::testing {
+namespace {
+
+// The README's first quick-start command, run as a user would.
+TEST(QuickStart, DemoScriptStartsDaemonAndExecsIntoTheDemoSandbox) {
+  if (!RequireRootAndRunsc()) return;
+  char tmpl[] = "/tmp/sbxq-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  CmdResult r = Sh("SBX_DEMO_DIR=" + dir + " BUILD_DIR=" + Daemon::BuildDir() + " " +
+                   Daemon::SourceDir() + "/scripts/demo.sh");
+  std::string sbx = "SBX_SOCKET=" + dir + "/run/sbxd.sock " + Daemon::BuildDir() + "/cli/sbx";
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("Starting gVisor"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Linux version"), std::string::npos) << r.out;
+  // The daemon is left running with the sandbox, as the README says.
+  CmdResult e = Sh(sbx + " exec demo -- sh -c 'echo $GREETING'");
+  EXPECT_EQ(e.out, "hello from gVisor\n") << e.err;
+  Sh(sbx + " delete sandbox demo --wait=true --timeout=60s");
+  Sh("kill $(cat " + dir + "/sbxd.pid); sleep 0.5; rm -rf " + dir);
+}
+
+}  // namespace
+}  // namespace sbx::testing

@@ -1,0 +1,65 @@
+// Running a command and collecting its result.
+//
+// oci/ builds argv vectors (RunscClient) and parses what comes back; who runs
+// the process is a CommandRunner. The daemon implements the interface with its
+// own subreaper-based process handling; tools and tests use the blocking
+// SimpleCommandRunner below.
+//
+// Thread safety: CommandSpec/CommandResult are values. SimpleCommandRunner has
+// no state and may be used from several threads at once.
+#ifndef SBX_OCI_COMMAND_H_
+#define SBX_OCI_COMMAND_H_
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sbx::oci {
+
+struct CommandSpec {
+  std::vector<std::string> argv;  // argv[0] is looked up in PATH if it has no '/'
+  std::string stdin_data;         // written to the child's stdin, then closed
+  // 0 = none. On timeout the child's process group is SIGKILLed. Processes
+  // that left the group (runsc's sandbox and gofer call setsid) are the
+  // caller's to clean up.
+  std::chrono::milliseconds timeout{0};
+  // If >= 0 the child's stdout/stderr go there and are not captured. The
+  // runner does not take ownership.
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  std::string cwd;  // empty = inherit
+};
+
+struct CommandResult {
+  int exit_code = -1;    // -1 when killed by a signal
+  int term_signal = 0;   // signal that ended the process, 0 if it exited
+  bool timed_out = false;
+  std::string out, err;  // captured output (empty when redirected)
+
+  bool ok() const { return exit_code == 0 && !timed_out; }
+};
+
+class CommandRunner {
+ public:
+  virtual ~CommandRunner() = default;
+  // Runs spec to completion. An error Status means the command could not be
+  // run at all (fork/exec failed); a non-zero exit is a CommandResult.
+  virtual Result<CommandResult> Run(const CommandSpec& spec) = 0;
+};
+
+// fork/exec in a new process group, then waitpid on that pid. Captured output
+// is read until the child exits; whatever the child's descendants still
+// write to the inherited pipes afterwards is not waited for (runsc create
+// hands its stdio to the sandbox, which would otherwise keep the pipe open).
+// Not for the daemon: it reaps only its own child and must not be used in a
+// process where another reaper calls waitpid(-1).
+class SimpleCommandRunner : public CommandRunner {
+ public:
+  Result<CommandResult> Run(const CommandSpec& spec) override;
+};
+
+}  // namespace sbx::oci
+
+#endif  // SBX_OCI_COMMAND_H_

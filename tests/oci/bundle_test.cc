@@ -1,0 +1,191 @@
+// PodSpec container -> OCI runtime spec: Kubernetes command/args rules, env
+// merging, and the fields of the generated config.json.
+#include "oci/bundle.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+
+#include "common/fs.h"
+
+namespace sbx::oci {
+namespace {
+
+using ::testing::ElementsAre;
+using V = std::vector<std::string>;
+
+TEST(ResolveArgsTest, KubernetesTable) {
+  // https://kubernetes.io/docs/tasks/inject-data-application/define-command-argument-container/#notes
+  struct Case {
+    const char* name;
+    V entrypoint, cmd, command, args, want;
+  } cases[] = {
+      {"image_defaults", {"/ep"}, {"c1", "c2"}, {}, {}, {"/ep", "c1", "c2"}},
+      {"command_replaces_entrypoint_and_drops_cmd", {"/ep"}, {"c1"}, {"/bin/sh"}, {}, {"/bin/sh"}},
+      {"args_replace_cmd", {"/ep"}, {"c1"}, {}, {"a1", "a2"}, {"/ep", "a1", "a2"}},
+      {"command_and_args", {"/ep"}, {"c1"}, {"/bin/sh", "-c"}, {"echo hi"}, {"/bin/sh", "-c", "echo hi"}},
+      {"cmd_only_image", {}, {"/bin/sh"}, {}, {}, {"/bin/sh"}},
+      {"args_without_entrypoint", {}, {"/bin/sh"}, {}, {"/bin/echo", "x"}, {"/bin/echo", "x"}},
+      {"command_without_image_config", {}, {}, {"/bin/true"}, {}, {"/bin/true"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto r = ResolveArgs(c.entrypoint, c.cmd, c.command, c.args);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(*r, c.want);
+  }
+}
+
+TEST(ResolveArgsTest, EmptyResultIsInvalidArgument) {
+  auto r = ResolveArgs({}, {}, {}, {});
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), "no command specified");
+  // Args with an image that has only Cmd: Cmd is replaced, nothing is left
+  // of the image; args alone become the command (as the kubelet does).
+  EXPECT_EQ(*ResolveArgs({}, {"/x"}, {}, {"only"}), V{"only"});
+}
+
+TEST(MergeEnvTest, Table) {
+  struct Case {
+    const char* name;
+    V image;
+    std::vector<std::pair<std::string, std::string>> container;
+    V want;
+  } cases[] = {
+      {"defaults_path", {}, {}, {kDefaultPathEnv}},
+      {"image_path_kept", {"PATH=/opt/bin", "A=1"}, {}, {"PATH=/opt/bin", "A=1"}},
+      {"container_overrides_in_place",
+       {"PATH=/bin", "A=1", "B=2"},
+       {{"A", "x"}, {"C", "3"}},
+       {"PATH=/bin", "A=x", "B=2", "C=3"}},
+      {"container_overrides_path", {"A=1"}, {{"PATH", "/mine"}}, {"A=1", "PATH=/mine"}},
+      {"later_duplicate_wins", {"PATH=/bin"}, {{"A", "1"}, {"A", "2"}}, {"PATH=/bin", "A=2"}},
+      {"image_duplicates_collapse", {"A=1", "PATH=/bin", "A=2"}, {}, {"A=2", "PATH=/bin"}},
+      {"value_with_equals", {"PATH=/bin"}, {{"Q", "a=b"}}, {"PATH=/bin", "Q=a=b"}},
+      {"empty_value", {"PATH=/bin", "E=x"}, {{"E", ""}}, {"PATH=/bin", "E="}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(MergeEnv(c.image, c.container), c.want);
+  }
+}
+
+BundleSpec SampleSpec() {
+  BundleSpec s;
+  s.rootfs = "/var/lib/sbx/images/abc/rootfs";
+  s.args = {"/bin/sh", "-c", "echo ready; sleep 1000"};
+  s.env = {"PATH=/bin", "A=1"};
+  s.cwd = "/work";
+  s.user.uid = 1000;
+  s.user.gid = 1000;
+  s.user.additional_gids = {1000, 10};
+  s.hostname = "my-sandbox";
+  s.annotations = {{"io.kubernetes.cri.container-type", "sandbox"}};
+  s.cgroups_path = "/sbx/sbx-0123";
+  s.mounts = {{"/etc/hosts", "bind", "/run/sbx/x/hosts", {"rbind", "ro"}}};
+  return s;
+}
+
+TEST(BuildRuntimeSpecTest, GoldenFields) {
+  Json j = BuildRuntimeSpec(SampleSpec());
+  EXPECT_EQ(j["ociVersion"], "1.0.2");
+  EXPECT_EQ(j["root"], Json({{"path", "/var/lib/sbx/images/abc/rootfs"}, {"readonly", false}}));
+  EXPECT_EQ(j["hostname"], "my-sandbox");
+  const Json& p = j["process"];
+  EXPECT_EQ(p["terminal"], false);
+  EXPECT_EQ(p["args"], Json({"/bin/sh", "-c", "echo ready; sleep 1000"}));
+  EXPECT_EQ(p["env"], Json({"PATH=/bin", "A=1"}));
+  EXPECT_EQ(p["cwd"], "/work");
+  EXPECT_EQ(p["user"], Json({{"uid", 1000}, {"gid", 1000}, {"additionalGids", {1000, 10}}}));
+  EXPECT_EQ(p["rlimits"],
+            Json::parse(R"([{"type":"RLIMIT_NOFILE","hard":1048576,"soft":1048576}])"));
+  const Json caps = Json::parse(R"([
+      "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+      "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+      "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"])");
+  EXPECT_EQ(p["capabilities"]["bounding"], caps);
+  EXPECT_EQ(p["capabilities"]["effective"], caps);
+  EXPECT_EQ(p["capabilities"]["permitted"], caps);
+  EXPECT_FALSE(p["capabilities"].contains("inheritable"));
+
+  std::vector<std::string> destinations;
+  for (const Json& m : j["mounts"]) destinations.push_back(m["destination"]);
+  EXPECT_THAT(destinations,
+              ElementsAre("/proc", "/dev", "/dev/pts", "/dev/shm", "/sys", "/etc/hosts"));
+  EXPECT_EQ(j["mounts"][4]["options"], Json({"nosuid", "noexec", "nodev", "ro"}));
+  EXPECT_EQ(j["mounts"][5],
+            Json::parse(R"({"destination":"/etc/hosts","type":"bind","source":"/run/sbx/x/hosts",
+                            "options":["rbind","ro"]})"));
+
+  EXPECT_EQ(j["linux"]["namespaces"],
+            Json::parse(R"([{"type":"pid"},{"type":"ipc"},{"type":"uts"},{"type":"mount"},
+                            {"type":"network"}])"));
+  EXPECT_EQ(j["linux"]["cgroupsPath"], "/sbx/sbx-0123");
+  EXPECT_EQ(j["annotations"]["io.kubernetes.cri.container-type"], "sandbox");
+}
+
+TEST(BuildRuntimeSpecTest, OptionalFieldsAreOmitted) {
+  BundleSpec s;
+  s.rootfs = "/r";
+  s.args = {"/bin/true"};
+  Json j = BuildRuntimeSpec(s);
+  EXPECT_FALSE(j.contains("hostname"));
+  EXPECT_FALSE(j.contains("annotations"));
+  EXPECT_FALSE(j["linux"].contains("cgroupsPath"));
+  EXPECT_FALSE(j["process"]["user"].contains("additionalGids"));
+  EXPECT_EQ(j["process"]["cwd"], "/");
+}
+
+class WriteBundleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char t[] = "/tmp/sbx-bundle-XXXXXX";
+    ASSERT_NE(::mkdtemp(t), nullptr);
+    dir_ = t;
+  }
+  void TearDown() override { (void)RemoveAll(dir_); }
+  std::string dir_;
+};
+
+TEST_F(WriteBundleTest, CreatesDirectoryAndConfigJson) {
+  std::string bundle = dir_ + "/a/b";
+  ASSERT_TRUE(WriteBundle(bundle, SampleSpec()).ok());
+  auto text = ReadFile(bundle + "/config.json");
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(Json::parse(*text), BuildRuntimeSpec(SampleSpec()));
+  struct stat st;
+  ASSERT_EQ(::stat((bundle + "/config.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // Rewriting replaces the file, leaving no temporary behind.
+  ASSERT_TRUE(WriteBundle(bundle, SampleSpec()).ok());
+  EXPECT_THAT(*ListDir(bundle), ElementsAre("config.json"));
+}
+
+TEST_F(WriteBundleTest, RejectsInvalidSpecsNamingTheField) {
+  struct Case {
+    const char* name;
+    void (*mutate)(BundleSpec*);
+    const char* message;
+  } cases[] = {
+      {"relative_rootfs", [](BundleSpec* s) { s->rootfs = "rootfs"; }, "rootfs \"rootfs\": must be absolute"},
+      {"no_args", [](BundleSpec* s) { s->args.clear(); }, "no command specified"},
+      {"relative_cwd", [](BundleSpec* s) { s->cwd = "work"; }, "workingDir \"work\": must be absolute"},
+      {"relative_mount", [](BundleSpec* s) { s->mounts[0].destination = "etc/hosts"; },
+       "mount destination \"etc/hosts\": must be absolute"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    BundleSpec s = SampleSpec();
+    c.mutate(&s);
+    Status st = WriteBundle(dir_ + "/x", s);
+    EXPECT_EQ(st.code(), Code::kInvalidArgument);
+    EXPECT_EQ(st.message(), c.message);
+  }
+  EXPECT_EQ(WriteBundle("relative/bundle", SampleSpec()).code(), Code::kInvalidArgument);
+  EXPECT_FALSE(PathExists(dir_ + "/x"));
+}
+
+}  // namespace
+}  // namespace sbx::oci

@@ -1,0 +1,4 @@
+# Runtime half of oci/: command runner, runsc client, probe, bundle, user.
+sbx_add_test(NAME oci_runsc_test SOURCES runsc_test.cc LIBS sbx_oci)
+sbx_add_test(NAME oci_runsc_command_test SOURCES runsc_command_test.cc LIBS sbx_oci)
+sbx_add_test(NAME oci_bundle_test SOURCES bundle_test.cc LIBS sbx_oci)
