@@ -86,19 +86,25 @@ std::vector<std::string> MergeEnv(
   return env;
 }
 
-Json BuildRuntimeSpec(const BundleSpec& spec) {
-  Json user = {{"uid", spec.user.uid}, {"gid", spec.user.gid}};
-  if (!spec.user.additional_gids.empty()) user["additionalGids"] = spec.user.additional_gids;
+Json ProcessSpecJson(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                     const std::string& cwd, const UserSpec& user, bool terminal) {
+  Json user_json = {{"uid", user.uid}, {"gid", user.gid}};
+  if (!user.additional_gids.empty()) user_json["additionalGids"] = user.additional_gids;
   std::vector<std::string> caps = DefaultCapabilities();
-  Json process = {
-      {"terminal", spec.terminal},
-      {"user", std::move(user)},
-      {"args", spec.args},
-      {"env", spec.env},
-      {"cwd", spec.cwd},
+  return {
+      {"terminal", terminal},
+      {"user", std::move(user_json)},
+      {"args", args},
+      {"env", env},
+      {"cwd", cwd},
       {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
-      {"rlimits", Json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", 1048576}, {"soft", 1048576}}})},
   };
+}
+
+Json BuildRuntimeSpec(const BundleSpec& spec) {
+  Json process = ProcessSpecJson(spec.args, spec.env, spec.cwd, spec.user, spec.terminal);
+  process["rlimits"] =
+      Json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", 1048576}, {"soft", 1048576}}});
 
   Json mounts = Json::array();
   for (const BundleMount& m : DefaultMounts()) mounts.push_back(MountJson(m));

@@ -64,6 +64,11 @@ extern const char kDefaultPathEnv[];
 // containerd's default capability set, in its order.
 std::vector<std::string> DefaultCapabilities();
 
+// The OCI process object shared by config.json and `runsc exec --process`:
+// terminal, user, args, env, cwd and the default capabilities (no rlimits).
+Json ProcessSpecJson(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                     const std::string& cwd, const UserSpec& user, bool terminal);
+
 Json BuildRuntimeSpec(const BundleSpec& spec);
 
 // Validates spec (absolute rootfs and cwd, non-empty args), creates

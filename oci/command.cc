@@ -214,23 +214,15 @@ Result<CommandResult> SimpleCommandRunner::Run(const CommandSpec& spec) {
   while (!exited) {
     struct pollfd pfds[4];
     int nfds = 0;
-    int in_idx = -1, out_idx = -1, err_idx = -1, pid_idx = -1;
-    if (in_write.valid()) {
-      in_idx = nfds;
-      pfds[nfds++] = {in_write.get(), POLLOUT, 0};
-    }
-    if (out_read.valid()) {
-      out_idx = nfds;
-      pfds[nfds++] = {out_read.get(), POLLIN, 0};
-    }
-    if (err_read.valid()) {
-      err_idx = nfds;
-      pfds[nfds++] = {err_read.get(), POLLIN, 0};
-    }
-    if (pidfd.valid()) {
-      pid_idx = nfds;
-      pfds[nfds++] = {pidfd.get(), POLLIN, 0};
-    }
+    auto watch = [&](const UniqueFd& fd, short events) {
+      if (!fd.valid()) return -1;
+      pfds[nfds] = {fd.get(), events, 0};
+      return nfds++;
+    };
+    const int in_idx = watch(in_write, POLLOUT);
+    const int out_idx = watch(out_read, POLLIN);
+    const int err_idx = watch(err_read, POLLIN);
+    const int pid_idx = watch(pidfd, POLLIN);
     int wait_ms = pidfd.valid() ? -1 : 10;  // without a pidfd, poll waitpid
     if (has_deadline) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());

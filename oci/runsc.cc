@@ -206,18 +206,11 @@ std::vector<std::string> RunscClient::Version() const { return {config_.binary, 
 std::vector<std::string> RunscClient::Flags() const { return {config_.binary, "flags"}; }
 
 Json RunscClient::ProcessJson(const RunscExec& exec) {
-  Json user = {{"uid", exec.uid}, {"gid", exec.gid}};
-  if (!exec.additional_gids.empty()) user["additionalGids"] = exec.additional_gids;
-  std::vector<std::string> caps = DefaultCapabilities();
-  Json p = {
-      {"terminal", exec.tty},
-      {"user", std::move(user)},
-      {"args", exec.args},
-      {"env", exec.env},
-      {"cwd", exec.cwd.empty() ? std::string("/") : exec.cwd},
-      {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
-  };
-  return p;
+  UserSpec user;
+  user.uid = exec.uid;
+  user.gid = exec.gid;
+  user.additional_gids = exec.additional_gids;
+  return ProcessSpecJson(exec.args, exec.env, exec.cwd.empty() ? "/" : exec.cwd, user, exec.tty);
 }
 
 Result<RunscState> RunscClient::ParseState(std::string_view out) {
