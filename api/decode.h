@@ -25,8 +25,8 @@
 
 namespace sbx::api {
 
-// Splits `text` into documents. YAML (multi-document, "---") or JSON (one
-// value). Each document must be a mapping; `kind: List` (and any "*List" with
+// Splits `text` into documents. JSON (one value) when the text opens with
+// '{' or '[', else YAML (multi-document, "---"). Each document must be a mapping; `kind: List` (and any "*List" with
 // `items`) is expanded into its items. Empty documents are skipped.
 // YAML scalars follow the YAML 1.2 core schema: quoted scalars are strings;
 // plain ones are null (~, null, empty), booleans (true/false), integers

@@ -13,8 +13,10 @@ namespace sbx::api {
 namespace {
 
 // Bounds on what one manifest may expand to: aliases can make a small YAML
-// text describe an exponentially large tree.
-constexpr size_t kMaxNodes = 2'000'000;
+// text describe an exponentially large tree. Without aliases a document has
+// fewer nodes than characters, so more than that (plus slack for small
+// documents that reuse anchors) is refused.
+constexpr size_t kAliasSlackNodes = 10'000;
 constexpr int kMaxDepth = 200;
 
 struct ParseError {
@@ -113,6 +115,8 @@ constexpr std::string_view kYamlTagPrefix = "tag:yaml.org,2002:";
 
 class YamlConverter {
  public:
+  explicit YamlConverter(size_t max_nodes) : max_nodes_(max_nodes) {}
+
   Result<Json> Convert(const YAML::Node& node, int parent_line, int depth) {
     Json out;
     Status s = ConvertInto(node, parent_line, depth, &out);
@@ -130,7 +134,7 @@ class YamlConverter {
 
   Status ConvertInto(const YAML::Node& node, int parent_line, int depth, Json* out) {
     int line = node.Mark().is_null() ? parent_line : node.Mark().line + 1;
-    if (++nodes_ > kMaxNodes) return Fail(line, "document too large (too many nodes or aliases)");
+    if (++nodes_ > max_nodes_) return Fail(line, "document contains excessive aliasing");
     if (depth > kMaxDepth) return Fail(line, "document nested too deeply");
     switch (node.Type()) {
       case YAML::NodeType::Undefined:
@@ -194,6 +198,7 @@ class YamlConverter {
     return Fail(line, "unsupported YAML tag \"" + tag + "\"");
   }
 
+  size_t max_nodes_;
   size_t nodes_ = 0;
   ParseError error_;
 };
@@ -208,7 +213,7 @@ Status ParseYaml(std::string_view text, std::string_view source, std::vector<Jso
   }
   for (const auto& node : nodes) {
     if (node.IsNull() || !node.IsDefined()) continue;
-    YamlConverter conv;
+    YamlConverter conv(text.size() + kAliasSlackNodes);
     Result<Json> j = Status(Code::kInternal, "unset");
     try {
       j = conv.Convert(node, 1, 0);
@@ -352,23 +357,16 @@ Status ExpandLists(std::string_view source, std::vector<Json> docs, std::vector<
 Result<std::vector<Json>> ParseDocuments(std::string_view text, std::string_view source_name) {
   std::vector<Json> docs;
   if (LooksLikeJson(text)) {
+    // As kubectl: text that opens like JSON is parsed as JSON, so its errors
+    // are JSON errors rather than a YAML reading of broken JSON.
     ParseError err;
     Result<Json> j = ParseJson(text, &err);
-    if (j.ok()) {
-      if (!j->is_object()) {
-        return InvalidArgument(FormatError(source_name, {1, "a document must be an object, not " +
-                                                                std::string(j->type_name())}));
-      }
-      docs.push_back(std::move(*j));
-    } else {
-      // YAML flow mappings also open with '{'; only report the JSON error if
-      // the text is not YAML either.
-      std::vector<Json> yaml_docs;
-      if (!ParseYaml(text, source_name, &yaml_docs).ok()) {
-        return InvalidArgument(FormatError(source_name, err));
-      }
-      docs = std::move(yaml_docs);
+    if (!j.ok()) return InvalidArgument(FormatError(source_name, err));
+    if (!j->is_object()) {
+      return InvalidArgument(FormatError(source_name, {1, "a document must be an object, not " +
+                                                              std::string(j->type_name())}));
     }
+    docs.push_back(std::move(*j));
   } else {
     SBX_RETURN_IF_ERROR(ParseYaml(text, source_name, &docs));
   }

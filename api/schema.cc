@@ -1,6 +1,7 @@
 #include "api/schema.h"
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <regex>
 #include <set>
@@ -13,31 +14,36 @@ namespace sbx::api {
 
 namespace {
 
-struct SchemaSet {
-  std::map<std::string, Json, std::less<>> by_name;  // "sandboxes.v1beta1"
-};
+const internal::EmbeddedSchema* FindEmbedded(std::string_view name) {
+  for (size_t i = 0; i < internal::kEmbeddedSchemaCount; ++i) {
+    if (internal::kEmbeddedSchemas[i].name == name) return &internal::kEmbeddedSchemas[i];
+  }
+  return nullptr;
+}
 
-const SchemaSet& Schemas() {
-  static const SchemaSet* set = [] {
-    auto* s = new SchemaSet;
-    Json meta;
-    for (size_t i = 0; i < internal::kEmbeddedSchemaCount; ++i) {
-      const auto& e = internal::kEmbeddedSchemas[i];
-      // The files are part of the build; a parse failure is a build bug.
-      Json j = Json::parse(e.json);
-      if (std::string_view(e.name) == "objectmeta") {
-        meta = std::move(j);
-      } else {
-        s->by_name.emplace(e.name, std::move(j));
-      }
-    }
-    SBX_CHECK(meta.is_object());
-    for (auto& [name, schema] : s->by_name) {
-      schema["properties"]["metadata"] = meta;
-    }
-    return s;
+// Parses one embedded file. The files are part of the build; a parse failure
+// is a build bug.
+Json ParseEmbedded(const internal::EmbeddedSchema& e) { return Json::parse(e.json); }
+
+// Root schemas are parsed on first use, one file at a time, so a process that
+// only handles Secrets never parses the pod spec schemas.
+const Json* LoadRootSchema(const std::string& name) {
+  static std::mutex mu;
+  static auto* cache = new std::map<std::string, std::unique_ptr<Json>, std::less<>>;
+  std::lock_guard<std::mutex> l(mu);
+  if (auto it = cache->find(name); it != cache->end()) return it->second.get();
+  const internal::EmbeddedSchema* e = FindEmbedded(name);
+  if (e == nullptr) return nullptr;
+  static const Json* meta = [] {
+    const internal::EmbeddedSchema* m = FindEmbedded("objectmeta");
+    SBX_CHECK(m != nullptr);
+    return new Json(ParseEmbedded(*m));
   }();
-  return *set;
+  auto schema = std::make_unique<Json>(ParseEmbedded(*e));
+  (*schema)["properties"]["metadata"] = *meta;
+  const Json* out = schema.get();
+  cache->emplace(name, std::move(schema));
+  return out;
 }
 
 std::string ChildPath(const std::string& path, const std::string& key) {
@@ -119,7 +125,7 @@ class Walker {
       }
     }
     CheckEnum(schema, *value, path);
-    if (value->is_string()) CheckString(schema, value->get_ref<const std::string&>(), path);
+    if (value->is_string()) CheckString(schema, value, path);
     if (value->is_number()) CheckNumber(schema, *value, path);
     if (value->is_object()) WalkObject(schema, value, path);
     if (value->is_array()) WalkArray(schema, value, path);
@@ -151,7 +157,8 @@ class Walker {
                     supported);
   }
 
-  void CheckString(const Json& schema, const std::string& s, const std::string& path) {
+  void CheckString(const Json& schema, Json* value, const std::string& path) {
+    const std::string& s = value->get_ref<const std::string&>();
     if (auto it = schema.find("maxLength"); it != schema.end() && it->is_number_unsigned()) {
       // OpenAPI lengths count characters; the schemas' limits are on ASCII tokens.
       if (s.size() > it->get<size_t>()) {
@@ -175,19 +182,32 @@ class Walker {
       }
     }
     if (auto it = schema.find("format"); it != schema.end() && *it == "date-time") {
-      if (!ParseRfc3339(s).ok()) {
+      auto t = ParseRfc3339(s);
+      if (!t.ok()) {
         Error(path, "Invalid value: " + FieldValueString(s) + ": " + path +
                         " in body must be of type date-time: " + FieldValueString(s));
+        return;
       }
+      // Stored as metav1.Time serialises: UTC, whole seconds.
+      *value = FormatRfc3339(*t);
     }
   }
 
   void CheckNumber(const Json& schema, const Json& v, const std::string& path) {
     double d = v.get<double>();
+    if (auto it = schema.find("format"); it != schema.end() && *it == "int64" &&
+                                         v.is_number_unsigned() &&
+                                         v.get<uint64_t>() > uint64_t{INT64_MAX}) {
+      Error(path, "Invalid value: " + v.dump() + ": " + path +
+                      " in body must be of type int64: " + FieldValueString(v.dump()));
+      return;
+    }
     if (auto it = schema.find("format"); it != schema.end() && *it == "int32" &&
                                          v.is_number_integer()) {
-      int64_t i = v.get<int64_t>();
-      if (v.is_number_unsigned() || i < INT32_MIN || i > INT32_MAX) {
+      bool fits = v.is_number_unsigned() ? v.get<uint64_t>() <= INT32_MAX
+                                         : v.get<int64_t>() >= INT32_MIN &&
+                                               v.get<int64_t>() <= INT32_MAX;
+      if (!fits) {
         Error(path, "Invalid value: " + v.dump() + ": " + path +
                         " in body must be of type int32: " + FieldValueString(v.dump()));
         return;
@@ -316,9 +336,7 @@ class Walker {
 const Json* FindSchema(std::string_view kind, std::string_view version) {
   const KindInfo* info = FindKind(kind);
   if (info == nullptr) return nullptr;
-  const auto& set = Schemas().by_name;
-  auto it = set.find(info->plural + "." + std::string(version));
-  return it == set.end() ? nullptr : &it->second;
+  return LoadRootSchema(info->plural + "." + std::string(version));
 }
 
 SchemaFindings CheckAgainstSchema(const Json& schema, Json* doc) {

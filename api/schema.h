@@ -31,9 +31,10 @@ struct SchemaFindings {
 };
 
 // Checks `doc` against `schema` and normalises it in place as the API server
-// does: null values of non-nullable fields are dropped, then `default`s are
-// filled into objects that are present. Everything found is reported, not
-// just the first problem.
+// does: null values of non-nullable fields are dropped, `default`s are filled
+// into objects that are present, and date-time values are rewritten as
+// metav1.Time serialises them (UTC, whole seconds). Everything found is
+// reported, not just the first problem.
 SchemaFindings CheckAgainstSchema(const Json& schema, Json* doc);
 
 // "Invalid value: ..." rendering of a JSON value as Kubernetes prints it in
