@@ -1,0 +1,164 @@
+// Main(): finds the verb, parses its flags, resolves the socket and
+// namespace, and runs it.
+#include <algorithm>
+
+#include "cli/commands.h"
+#include "cli/printer.h"
+
+namespace sbx::cli {
+namespace {
+
+std::vector<FlagSpec> GlobalFlags() {
+  return {
+      {"namespace", 'n', FlagType::kString, "",
+       "If present, the namespace scope for this CLI request (default \"default\")."},
+      {"socket", 0, FlagType::kString, "",
+       "Path of sbxd's Unix socket (default $SBX_SOCKET, else /run/sbx/sbxd.sock)."},
+      {"help", 'h', FlagType::kBool, "", "Show this help."},
+  };
+}
+
+std::vector<Verb> AllVerbs() {
+  std::vector<Verb> verbs = {ApplyVerb(), GetVerb()};
+  verbs.push_back(VersionVerb());
+  return verbs;
+}
+
+std::string OverallUsage(const std::vector<Verb>& verbs) {
+  std::string out =
+      "sbx controls sbxd, the single-node sandbox daemon: agent-sandbox objects\n"
+      "(Sandbox, SandboxTemplate, SandboxClaim, SandboxWarmPool) run in gVisor.\n\n"
+      "Commands:\n";
+  size_t width = 0;
+  for (const auto& v : verbs) width = std::max(width, v.name.size());
+  for (const auto& v : verbs) {
+    out += "  " + v.name + std::string(width - v.name.size() + 3, ' ') + v.summary + "\n";
+  }
+  out += "\n" + FlagsUsage(GlobalFlags());
+  out +=
+      "Usage:\n  sbx [flags] [options]\n\n"
+      "Use \"sbx <command> --help\" for more information about a given command.\n";
+  return out;
+}
+
+std::string VerbUsage(const Verb& verb) {
+  std::vector<FlagSpec> all = verb.flags;
+  for (auto& g : GlobalFlags()) all.push_back(std::move(g));
+  std::string out = verb.usage;
+  if (!out.empty() && out.back() != '\n') out += '\n';
+  out += "\n" + FlagsUsage(all);
+  return out;
+}
+
+// Whether a token before the verb is a global flag that takes the next token
+// as its value.
+bool GlobalTakesValue(std::string_view token) {
+  return token == "-n" || token == "--namespace" || token == "--socket";
+}
+
+}  // namespace
+
+TimePoint Invocation::Now() const {
+  static const SystemClock kSystem;
+  return (env.clock ? env.clock : &kSystem)->Now();
+}
+
+int Invocation::Fail(std::string_view message) {
+  err() << "error: " << message << "\n";
+  return 1;
+}
+
+int Invocation::FailRequest(const Status& status, std::string_view context) {
+  err() << FormatClientError(status, context) << "\n";
+  return 1;
+}
+
+const api::KindInfo* Invocation::ResolveKind(std::string_view name) {
+  const api::KindInfo* kind = api::FindKind(name);
+  if (!kind) Fail("the server doesn't have a resource type \"" + std::string(name) + "\"");
+  return kind;
+}
+
+int Main(const std::vector<std::string>& args, Env& env) {
+  std::vector<Verb> verbs = AllVerbs();
+
+  // The verb is the first word that is not a global flag or its value.
+  size_t verb_at = args.size();
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") break;
+    if (a.size() > 1 && a[0] == '-') {
+      if (GlobalTakesValue(a)) ++i;
+      continue;
+    }
+    verb_at = i;
+    break;
+  }
+  if (verb_at == args.size() || args[verb_at] == "help") {
+    bool asked = verb_at < args.size() ||
+                 std::find(args.begin(), args.end(), "--help") != args.end() ||
+                 std::find(args.begin(), args.end(), "-h") != args.end();
+    *(asked ? env.out : env.err) << OverallUsage(verbs);
+    return asked ? 0 : 1;
+  }
+
+  std::vector<std::string> rest(args.begin(), args.begin() + static_cast<ptrdiff_t>(verb_at));
+  std::string name = args[verb_at];
+  size_t next = verb_at + 1;
+  if (name == "image") {
+    // The subcommand is the next word that is not a flag.
+    while (next < args.size() && args[next].size() > 1 && args[next][0] == '-' &&
+           args[next] != "--") {
+      rest.push_back(args[next]);
+      if (GlobalTakesValue(args[next]) && next + 1 < args.size()) rest.push_back(args[++next]);
+      ++next;
+    }
+    if (next < args.size() && args[next] != "--") {
+      name += " " + args[next++];
+    } else {
+      bool asked = std::find(rest.begin(), rest.end(), "--help") != rest.end() ||
+                   std::find(rest.begin(), rest.end(), "-h") != rest.end();
+      std::string text = "Manage the images in sbxd's local store.\n\nCommands:\n";
+      for (const auto& v : verbs) {
+        if (v.name.starts_with("image ")) text += "  " + v.name.substr(6) + "\t" + v.summary + "\n";
+      }
+      text += "\nUsage:\n  sbx image <command> [options]\n";
+      *(asked ? env.out : env.err) << text;
+      return asked ? 0 : 1;
+    }
+  }
+  rest.insert(rest.end(), args.begin() + static_cast<ptrdiff_t>(next), args.end());
+
+  auto verb =
+      std::find_if(verbs.begin(), verbs.end(), [&](const Verb& v) { return v.name == name; });
+  if (verb == verbs.end()) {
+    *env.err << "error: unknown command \"" << name << "\" for \"sbx\"\n"
+             << "Run 'sbx --help' for usage.\n";
+    return 1;
+  }
+
+  std::vector<FlagSpec> specs = verb->flags;
+  for (auto& g : GlobalFlags()) specs.push_back(std::move(g));
+  Result<ParsedFlags> parsed = ParseFlags(specs, rest);
+  if (!parsed.ok()) {
+    *env.err << "error: " << parsed.status().message() << "\n"
+             << "See 'sbx " << verb->name << " --help' for usage.\n";
+    return 1;
+  }
+  if (parsed->Bool("help")) {
+    *env.out << VerbUsage(*verb);
+    return 0;
+  }
+
+  std::string socket = parsed->String("socket");
+  if (socket.empty()) socket = env.socket_env;
+  if (socket.empty()) socket = std::string(kDefaultSocket);
+  std::string ns = parsed->String("namespace");
+  bool ns_explicit = !ns.empty();
+  if (ns.empty()) ns = "default";
+
+  Invocation inv{env, std::move(parsed).value(), socket, ns, ns_explicit, Client(socket)};
+  return verb->run(inv);
+}
+
+}  // namespace sbx::cli
