@@ -26,9 +26,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Resolves argv[0] the way execvp would, but in the parent so that a missing
-// binary is reported as NotFound instead of exit code 127.
-Result<std::string> ResolveExecutable(const std::string& name) {
+}  // namespace
+
+Result<std::string> FindExecutable(const std::string& name) {
   if (name.empty()) return InvalidArgument("empty command");
   if (name.find('/') != std::string::npos) {
     if (::access(name.c_str(), X_OK) != 0) return ErrnoStatus(name, errno);
@@ -46,6 +46,8 @@ Result<std::string> ResolveExecutable(const std::string& name) {
   }
   return NotFound(name + ": executable not found in PATH");
 }
+
+namespace {
 
 Status MakePipe(UniqueFd* read_end, UniqueFd* write_end) {
   int fds[2];
@@ -153,7 +155,9 @@ int WaitPid(pid_t pid) {
 
 Result<CommandResult> SimpleCommandRunner::Run(const CommandSpec& spec) {
   if (spec.argv.empty()) return InvalidArgument("empty argv");
-  SBX_ASSIGN_OR_RETURN(std::string path, ResolveExecutable(spec.argv[0]));
+  // Resolved here rather than by execvp in the child so that a missing
+  // binary is NotFound instead of exit code 127.
+  SBX_ASSIGN_OR_RETURN(std::string path, FindExecutable(spec.argv[0]));
 
   std::vector<char*> argv;
   argv.reserve(spec.argv.size() + 1);

@@ -49,6 +49,10 @@ class CommandRunner {
   virtual Result<CommandResult> Run(const CommandSpec& spec) = 0;
 };
 
+// Resolves a command name as execvp would: names with a '/' are checked for
+// execute permission, others are searched in $PATH. NotFound if absent.
+Result<std::string> FindExecutable(const std::string& name);
+
 // fork/exec in a new process group, then waitpid on that pid. Captured output
 // is read until the child exits; whatever the child's descendants still
 // write to the inherited pipes afterwards is not waited for (runsc create

@@ -130,19 +130,31 @@ std::string RunscClient::ErrorLogPath(std::string_view bundle_dir) {
   return JoinPath(bundle_dir, "runsc-error.log");
 }
 
-std::vector<std::string> RunscClient::Create(std::string_view id, std::string_view bundle_dir,
-                                             std::string_view pid_file) const {
-  std::vector<std::string> argv = Command("create", ErrorLogPath(bundle_dir));
+std::vector<std::string> RunscClient::BundleCommand(std::string_view subcommand,
+                                                    std::string_view id,
+                                                    std::string_view bundle_dir,
+                                                    std::string_view pid_file) const {
+  std::vector<std::string> argv = Command(subcommand, ErrorLogPath(bundle_dir));
   argv.push_back(Flag("bundle", bundle_dir));
   if (!pid_file.empty()) argv.push_back(Flag("pid-file", pid_file));
   argv.emplace_back(id);
   return argv;
 }
 
+std::vector<std::string> RunscClient::Create(std::string_view id, std::string_view bundle_dir,
+                                             std::string_view pid_file) const {
+  return BundleCommand("create", id, bundle_dir, pid_file);
+}
+
 std::vector<std::string> RunscClient::Start(std::string_view id, std::string_view error_log) const {
   std::vector<std::string> argv = Command("start", error_log);
   argv.emplace_back(id);
   return argv;
+}
+
+std::vector<std::string> RunscClient::Run(std::string_view id, std::string_view bundle_dir,
+                                          std::string_view pid_file) const {
+  return BundleCommand("run", id, bundle_dir, pid_file);
 }
 
 std::vector<std::string> RunscClient::State(std::string_view id) const {

@@ -86,6 +86,10 @@ class RunscClient {
   // error_log as for RunscExec::error_log_path: a sub-container's stdio is
   // inherited from `runsc start`.
   std::vector<std::string> Start(std::string_view id, std::string_view error_log = {}) const;
+  // Foreground create+start+wait; exits with the container's exit code.
+  // Used by the capability probe. Adds the bundle's error log like Create.
+  std::vector<std::string> Run(std::string_view id, std::string_view bundle_dir,
+                               std::string_view pid_file) const;
   std::vector<std::string> State(std::string_view id) const;
   std::vector<std::string> List() const;  // --format=json
   std::vector<std::string> Kill(std::string_view id, int signal, bool all = false) const;
@@ -127,6 +131,9 @@ class RunscClient {
  private:
   std::vector<std::string> Command(std::string_view subcommand,
                                    std::string_view error_log = {}) const;
+  std::vector<std::string> BundleCommand(std::string_view subcommand, std::string_view id,
+                                         std::string_view bundle_dir,
+                                         std::string_view pid_file) const;
 
   RunscConfig config_;
   std::vector<std::string> global_flags_;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "common/fs.h"
+#include "tests/oci/runsc_testing.h"
 
 namespace sbx::oci {
 namespace {
@@ -140,13 +141,9 @@ TEST(BuildRuntimeSpecTest, OptionalFieldsAreOmitted) {
 
 class WriteBundleTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char t[] = "/tmp/sbx-bundle-XXXXXX";
-    ASSERT_NE(::mkdtemp(t), nullptr);
-    dir_ = t;
-  }
-  void TearDown() override { (void)RemoveAll(dir_); }
-  std::string dir_;
+  void SetUp() override { ASSERT_FALSE(dir_.empty()); }
+  runsc_testing::TempDir tmp_;
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(WriteBundleTest, CreatesDirectoryAndConfigJson) {

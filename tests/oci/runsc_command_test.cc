@@ -14,20 +14,12 @@
 
 #include "common/fs.h"
 #include "common/strings.h"
+#include "tests/oci/runsc_testing.h"
 
 namespace sbx::oci {
 namespace {
 
 using std::chrono::milliseconds;
-
-// A killed orphan stays a zombie until init reaps it, which is slow on some
-// hosts; a zombie counts as gone.
-bool Alive(pid_t pid) {
-  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat.ok()) return false;
-  size_t paren = stat->rfind(')');
-  return paren == std::string::npos || paren + 2 >= stat->size() || (*stat)[paren + 2] != 'Z';
-}
 
 Result<CommandResult> Sh(const std::string& script, milliseconds timeout = milliseconds(0),
                          std::string stdin_data = "") {
@@ -96,7 +88,7 @@ TEST(SimpleCommandRunnerTest, TimeoutKillsTheWholeProcessGroup) {
   // The grandchild was in the group; give init a moment to reap it.
   bool gone = false;
   for (int i = 0; i < 100 && !gone; ++i) {
-    gone = !Alive(child);
+    gone = !runsc_testing::ProcessAlive(child);
     if (!gone) ::usleep(10000);
   }
   EXPECT_TRUE(gone) << "sleep " << child << " survived the timeout";
