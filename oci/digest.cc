@@ -94,7 +94,8 @@ Result<std::string> ValidateDigest(std::string_view digest) {
     return InvalidArgument("invalid digest " + quoted + ": want sha256:<64 hex digits>");
   }
   if (digest.substr(0, colon + 1) != kSha256Prefix) {
-    return InvalidArgument("unsupported digest algorithm in " + quoted + ": only sha256 is supported");
+    return InvalidArgument("unsupported digest algorithm in " + quoted +
+                           ": only sha256 is supported");
   }
   std::string_view hex = digest.substr(colon + 1);
   if (hex.size() != 64 || !IsLowerHex(hex)) {

@@ -74,8 +74,8 @@ std::string ImageReference::Familiar() const {
 
 Result<ImageReference> ParseImageReference(std::string_view text) {
   auto fail = [&](std::string_view why) {
-    return InvalidArgument("invalid image reference \"" + std::string(text) + "\": " +
-                           std::string(why));
+    return InvalidArgument("invalid image reference \"" + std::string(text) +
+                           "\": " + std::string(why));
   };
   if (text.empty()) return fail("empty");
   if (text.size() == 64 && IsLowerHex(text)) {

@@ -11,8 +11,7 @@ namespace {
 
 // sha256("abc") from FIPS 180-2.
 constexpr char kAbc[] = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-constexpr char kEmpty[] =
-    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+constexpr char kEmpty[] = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 TEST(DigestTest, HashesBuffersAndStreams) {
   EXPECT_EQ(Sha256Digest("abc"), kAbc);
@@ -62,8 +61,7 @@ TEST_P(ValidateDigestTest, AcceptsOnlySha256WithLowerHex) {
     EXPECT_EQ("sha256:" + *hex, c.digest);
   } else {
     EXPECT_EQ(hex.status().code(), Code::kInvalidArgument);
-    EXPECT_NE(hex.status().message().find(c.message), std::string::npos)
-        << hex.status().message();
+    EXPECT_NE(hex.status().message().find(c.message), std::string::npos) << hex.status().message();
   }
 }
 

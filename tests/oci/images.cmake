@@ -4,3 +4,14 @@ pkg_check_modules(SBX_TEST_LIBARCHIVE REQUIRED IMPORTED_TARGET libarchive)
 
 sbx_add_test(NAME oci_reference_test SOURCES reference_test.cc LIBS sbx_oci)
 sbx_add_test(NAME oci_image_digest_test SOURCES image_digest_test.cc LIBS sbx_oci)
+
+add_library(sbx_oci_image_test_util STATIC image_test_util.cc)
+target_include_directories(sbx_oci_image_test_util PRIVATE ${PROJECT_SOURCE_DIR})
+target_compile_definitions(sbx_oci_image_test_util PRIVATE
+  SBX_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+target_link_libraries(sbx_oci_image_test_util
+  PUBLIC sbx_oci sbx_common GTest::gtest PkgConfig::SBX_TEST_LIBARCHIVE)
+
+
+sbx_add_test(NAME oci_image_store_test SOURCES image_store_test.cc
+             LIBS sbx_oci_image_test_util)
