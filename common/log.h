@@ -41,9 +41,11 @@ class Line {
 
 }  // namespace sbx::log
 
-#define SBX_LOG(level)                                          \
-  if (::sbx::log::Level::level < ::sbx::log::GetLevel()) {      \
-  } else                                                        \
-    ::sbx::log::Line(::sbx::log::Level::level, __FILE__, __LINE__)
+// An expression (not an if/else), so it nests safely under an unbraced if.
+#define SBX_LOG(level)                                                     \
+  (::sbx::log::Level::level < ::sbx::log::GetLevel())                      \
+      ? (void)0                                                            \
+      : ::sbx::log::Voidify() & ::sbx::log::Line(::sbx::log::Level::level, \
+                                                 __FILE__, __LINE__)
 
 #endif  // SBX_COMMON_LOG_H_
