@@ -39,6 +39,11 @@ class Line {
   std::ostringstream stream_;
 };
 
+// Turns the streamed Line into void for the conditional in SBX_LOG.
+struct Voidify {
+  void operator&(const Line&) {}
+};
+
 }  // namespace sbx::log
 
 // An expression (not an if/else), so it nests safely under an unbraced if.
