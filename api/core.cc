@@ -23,8 +23,8 @@ Result<std::string> Decode(const Object& obj, const char* field, const std::stri
                            const Json& v) {
   auto decoded = Base64Decode(v.get<std::string>());
   if (!decoded.ok()) {
-    return decoded.status().Annotate(obj.kind + " " + Json(obj.Key()).dump() + " " + field +
-                                     "[" + key + "]");
+    return decoded.status().Annotate(obj.kind + " " + Json(obj.Key()).dump() + " " + field + "[" +
+                                     key + "]");
   }
   return decoded;
 }

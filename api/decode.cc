@@ -21,22 +21,16 @@ std::string QualifiedKind(const KindInfo& k) {
 
 std::string VersionOf(std::string_view api_version) {
   auto slash = api_version.find('/');
-  return std::string(slash == std::string_view::npos ? api_version
-                                                     : api_version.substr(slash + 1));
+  return std::string(slash == std::string_view::npos ? api_version : api_version.substr(slash + 1));
 }
 
 Status InvalidStatus(const KindInfo& k, const std::string& name, const Errors& errors) {
-  return Invalid(QualifiedKind(k) + " " + Json(name).dump() + " is invalid: " +
-                 Join(errors, "; "));
+  return Invalid(QualifiedKind(k) + " " + Json(name).dump() + " is invalid: " + Join(errors, "; "));
 }
 
-std::string Idx(const std::string& path, size_t i) {
-  return path + "[" + std::to_string(i) + "]";
-}
+std::string Idx(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
 
-std::string Key(const std::string& path, const std::string& key) {
-  return path + "[" + key + "]";
-}
+std::string Key(const std::string& path, const std::string& key) { return path + "[" + key + "]"; }
 
 const Json& Field(const Json& obj, const char* key) {
   static const Json kNull;
@@ -111,8 +105,9 @@ void ValidateMetadata(const KindInfo& k, const Json& meta, Errors* errors) {
       if (Field(owners[i], "controller") == true) ++controllers;
     }
     if (controllers > 1) {
-      errors->push_back("metadata.ownerReferences: Invalid value: []: Only one reference can "
-                        "have Controller set to true");
+      errors->push_back(
+          "metadata.ownerReferences: Invalid value: []: Only one reference can "
+          "have Controller set to true");
     }
   }
 }
@@ -129,12 +124,12 @@ void ValidateEnvVar(const Json& env, const std::string& p, Errors* errors) {
   const Json& from = Field(env, "valueFrom");
   if (!from.is_object()) return;
   if (!StringField(env, "value").empty()) {
-    errors->push_back(FieldInvalid(p + ".valueFrom", "",
-                                   "may not be specified when `value` is not empty"));
+    errors->push_back(
+        FieldInvalid(p + ".valueFrom", "", "may not be specified when `value` is not empty"));
   }
   int sources = 0;
-  for (const char* s : {"fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef",
-                        "fileKeyRef"}) {
+  for (const char* s :
+       {"fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef", "fileKeyRef"}) {
     if (from.contains(s)) ++sources;
   }
   if (sources == 0) {
@@ -142,8 +137,8 @@ void ValidateEnvVar(const Json& env, const std::string& p, Errors* errors) {
                                    "must specify one of: `fieldRef`, `resourceFieldRef`, "
                                    "`configMapKeyRef` or `secretKeyRef`"));
   } else if (sources > 1) {
-    errors->push_back(FieldInvalid(p + ".valueFrom", "",
-                                   "may not have more than one field specified at a time"));
+    errors->push_back(
+        FieldInvalid(p + ".valueFrom", "", "may not have more than one field specified at a time"));
   }
   for (const char* s : {"configMapKeyRef", "secretKeyRef"}) {
     const Json& ref = Field(from, s);
@@ -263,17 +258,16 @@ std::set<std::string> ValidateVolumeClaimTemplates(const Json& vcts, const std::
     if (!names.insert(name).second) errors->push_back(FieldDuplicate(np, name));
     const Json& meta = Field(vcts[i], "metadata");
     ValidateLabels(StringMap(Field(meta, "labels")), Idx(p, i) + ".metadata.labels", errors);
-    ValidateAnnotations(StringMap(Field(meta, "annotations")),
-                        Idx(p, i) + ".metadata.annotations", errors);
+    ValidateAnnotations(StringMap(Field(meta, "annotations")), Idx(p, i) + ".metadata.annotations",
+                        errors);
   }
   return names;
 }
 
 // SandboxBlueprint: the spec of Sandbox and of SandboxTemplate.
 void ValidateBlueprint(const Json& spec, Errors* errors) {
-  std::set<std::string> vct_names =
-      ValidateVolumeClaimTemplates(Field(spec, "volumeClaimTemplates"),
-                                   "spec.volumeClaimTemplates", errors);
+  std::set<std::string> vct_names = ValidateVolumeClaimTemplates(
+      Field(spec, "volumeClaimTemplates"), "spec.volumeClaimTemplates", errors);
   const Json& tmpl = Field(spec, "podTemplate");
   const Json& meta = Field(tmpl, "metadata");
   ValidateLabels(StringMap(Field(meta, "labels")), "spec.podTemplate.metadata.labels", errors);
@@ -346,7 +340,8 @@ void ValidateConfigMap(const Json& doc, Errors* errors) {
   if (data.is_object() && binary.is_object()) {
     for (const auto& [k, v] : binary.items()) {
       if (data.contains(k)) {
-        errors->push_back(FieldInvalid(Key("data", k), k, "duplicate of key present in binaryData"));
+        errors->push_back(
+            FieldInvalid(Key("data", k), k, "duplicate of key present in binaryData"));
       }
     }
   }
@@ -389,8 +384,8 @@ void ValidateSemantics(const KindInfo& k, const Json& doc, Errors* errors) {
         AddAll(Idx("spec.env", i) + ".name", name, IsEnvVarName(name), errors);
       }
     }
-    ValidateVolumeClaimTemplates(Field(spec, "volumeClaimTemplates"),
-                                 "spec.volumeClaimTemplates", errors);
+    ValidateVolumeClaimTemplates(Field(spec, "volumeClaimTemplates"), "spec.volumeClaimTemplates",
+                                 errors);
   } else if (k.kind == "SandboxWarmPool") {
     ValidateRefName(Field(spec, "sandboxTemplateRef"), "spec.sandboxTemplateRef", errors);
   } else if (k.kind == "Secret") {
@@ -402,7 +397,7 @@ void ValidateSemantics(const KindInfo& k, const Json& doc, Errors* errors) {
 
 // ---- conversion from v1alpha1 ----
 
-Status ConvertSandboxFromV1alpha1(Json* doc, Errors* errors) {
+void ConvertSandboxFromV1alpha1(Json* doc, Errors* errors) {
   Json& spec = (*doc)["spec"];
   if (spec.is_object()) {
     int64_t replicas = 1;
@@ -419,7 +414,6 @@ Status ConvertSandboxFromV1alpha1(Json* doc, Errors* errors) {
   if (auto st = doc->find("status"); st != doc->end() && st->is_object()) {
     st->erase("replicas");
   }
-  return Status::Ok();
 }
 
 // v1alpha1 claims named a template and optionally a pool; v1beta1 claims name
@@ -449,14 +443,14 @@ void ConvertClaimFromV1alpha1(Json* doc, Errors* errors) {
   spec.erase("warmpool");
 }
 
-// Returns errors of the conversion itself (Invalid); the document is then in
-// the storage version.
+// Converts `doc` from `from_version` to the storage version in place,
+// appending what cannot be converted to `errors`.
 void ConvertToStorage(const KindInfo& k, const std::string& from_version, Json* doc,
                       Errors* errors) {
   (*doc)["apiVersion"] = k.ApiVersion();
   if (from_version == k.version) return;
   if (k.kind == "Sandbox") {
-    (void)ConvertSandboxFromV1alpha1(doc, errors);
+    ConvertSandboxFromV1alpha1(doc, errors);
   } else if (k.kind == "SandboxClaim") {
     ConvertClaimFromV1alpha1(doc, errors);
   }
@@ -534,8 +528,8 @@ Result<Object> DecodeObject(const Json& input) {
 Status ValidateUpdate(const Object& old_obj, const Object& new_obj) {
   const KindInfo* info = FindKindByApiVersion(new_obj.api_version, new_obj.kind);
   if (info == nullptr) {
-    return InvalidArgument("no kind " + Json(new_obj.kind).dump() +
-                           " is registered for version " + Json(new_obj.api_version).dump());
+    return InvalidArgument("no kind " + Json(new_obj.kind).dump() + " is registered for version " +
+                           Json(new_obj.api_version).dump());
   }
   Errors errors;
   const char kImmutable[] = "field is immutable";

@@ -26,12 +26,11 @@
 namespace sbx::api {
 
 // Splits `text` into documents. JSON (one value) when the text opens with
-// '{' or '[', else YAML (multi-document, "---"). Each document must be a mapping; `kind: List` (and any "*List" with
-// `items`) is expanded into its items. Empty documents are skipped.
-// YAML scalars follow the YAML 1.2 core schema: quoted scalars are strings;
-// plain ones are null (~, null, empty), booleans (true/false), integers
-// (decimal, 0x.., 0o..), floats, else strings. Duplicate keys are an error.
-// Errors: InvalidArgument "<source_name>: line N: <what>".
+// '{' or '[', else YAML (multi-document, "---"). Each document must be a mapping; `kind: List` (and
+// any "*List" with `items`) is expanded into its items. Empty documents are skipped. YAML scalars
+// follow the YAML 1.2 core schema: quoted scalars are strings; plain ones are null (~, null,
+// empty), booleans (true/false), integers (decimal, 0x.., 0o..), floats, else strings. Duplicate
+// keys are an error. Errors: InvalidArgument "<source_name>: line N: <what>".
 Result<std::vector<Json>> ParseDocuments(std::string_view text, std::string_view source_name);
 
 // The full pipeline for an incoming object (see the file comment). The result

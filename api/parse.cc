@@ -225,8 +225,8 @@ Status ParseYaml(std::string_view text, std::string_view source, std::vector<Jso
     if (j->is_null()) continue;
     if (!j->is_object()) {
       int line = node.Mark().is_null() ? 0 : node.Mark().line + 1;
-      return InvalidArgument(FormatError(source, {line, "a document must be a mapping, not " +
-                                                            std::string(j->type_name())}));
+      return InvalidArgument(FormatError(
+          source, {line, "a document must be a mapping, not " + std::string(j->type_name())}));
     }
     docs->push_back(std::move(*j));
   }
@@ -363,8 +363,8 @@ Result<std::vector<Json>> ParseDocuments(std::string_view text, std::string_view
     Result<Json> j = ParseJson(text, &err);
     if (!j.ok()) return InvalidArgument(FormatError(source_name, err));
     if (!j->is_object()) {
-      return InvalidArgument(FormatError(source_name, {1, "a document must be an object, not " +
-                                                              std::string(j->type_name())}));
+      return InvalidArgument(FormatError(
+          source_name, {1, "a document must be an object, not " + std::string(j->type_name())}));
     }
     docs.push_back(std::move(*j));
   } else {

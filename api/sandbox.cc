@@ -306,8 +306,8 @@ Result<Condition> ConditionFromJson(const Json& j, const std::string& path) {
 
 Result<Sandbox> Sandbox::FromObject(const Object& obj) {
   if (obj.kind != kSandboxKind || obj.api_version != kSandboxApiVersion) {
-    return InvalidArgument("not a " + std::string(kSandboxApiVersion) + " Sandbox: " +
-                           obj.api_version + " " + obj.kind);
+    return InvalidArgument("not a " + std::string(kSandboxApiVersion) +
+                           " Sandbox: " + obj.api_version + " " + obj.kind);
   }
   Sandbox s;
   s.metadata = obj.metadata;

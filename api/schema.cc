@@ -114,8 +114,7 @@ class Walker {
     if (schema.value("x-kubernetes-int-or-string", false)) {
       if (!value->is_number_integer() && !value->is_string()) {
         Error(path, "Invalid value: \"" + JsonTypeName(*value) + "\": " + path +
-                        " in body must be of type int-or-string: \"" + JsonTypeName(*value) +
-                        "\"");
+                        " in body must be of type int-or-string: \"" + JsonTypeName(*value) + "\"");
         return;
       }
     } else if (auto t = schema.find("type"); t != schema.end() && t->is_string()) {
@@ -153,8 +152,8 @@ class Walker {
       if (!supported.empty()) supported += ", ";
       supported += FieldValueString(allowed);
     }
-    Error(path, "Unsupported value: " + FieldValueString(value) + ": supported values: " +
-                    supported);
+    Error(path,
+          "Unsupported value: " + FieldValueString(value) + ": supported values: " + supported);
   }
 
   void CheckString(const Json& schema, Json* value, const std::string& path) {
@@ -202,11 +201,11 @@ class Walker {
                       " in body must be of type int64: " + FieldValueString(v.dump()));
       return;
     }
-    if (auto it = schema.find("format"); it != schema.end() && *it == "int32" &&
-                                         v.is_number_integer()) {
-      bool fits = v.is_number_unsigned() ? v.get<uint64_t>() <= INT32_MAX
-                                         : v.get<int64_t>() >= INT32_MIN &&
-                                               v.get<int64_t>() <= INT32_MAX;
+    if (auto it = schema.find("format");
+        it != schema.end() && *it == "int32" && v.is_number_integer()) {
+      bool fits = v.is_number_unsigned()
+                      ? v.get<uint64_t>() <= INT32_MAX
+                      : v.get<int64_t>() >= INT32_MIN && v.get<int64_t>() <= INT32_MAX;
       if (!fits) {
         Error(path, "Invalid value: " + v.dump() + ": " + path +
                         " in body must be of type int32: " + FieldValueString(v.dump()));
@@ -283,13 +282,13 @@ class Walker {
   }
 
   void WalkArray(const Json& schema, Json* arr, const std::string& path) {
-    if (auto it = schema.find("maxItems"); it != schema.end() && it->is_number_unsigned() &&
-                                           arr->size() > it->get<size_t>()) {
+    if (auto it = schema.find("maxItems");
+        it != schema.end() && it->is_number_unsigned() && arr->size() > it->get<size_t>()) {
       Error(path, "Too many: " + std::to_string(arr->size()) + ": must have at most " +
                       std::to_string(it->get<size_t>()) + " items");
     }
-    if (auto it = schema.find("minItems"); it != schema.end() && it->is_number_unsigned() &&
-                                           arr->size() < it->get<size_t>()) {
+    if (auto it = schema.find("minItems");
+        it != schema.end() && it->is_number_unsigned() && arr->size() < it->get<size_t>()) {
       Error(path, "Invalid value: " + std::to_string(arr->size()) + ": " + path +
                       " in body should have at least " + std::to_string(it->get<size_t>()) +
                       " items");

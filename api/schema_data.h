@@ -9,7 +9,7 @@
 namespace sbx::api::internal {
 
 struct EmbeddedSchema {
-  const char* name;       // file name without ".json": "sandboxes.v1beta1", "objectmeta"
+  const char* name;  // file name without ".json": "sandboxes.v1beta1", "objectmeta"
   std::string_view json;
 };
 

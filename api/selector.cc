@@ -22,8 +22,21 @@ bool ParseInt(const std::string& s, int64_t* out) {
   return true;
 }
 
-enum class Tok { kEnd, kIdent, kNot, kEq, kDoubleEq, kNotEq, kIn, kNotIn, kOpen, kClose, kComma,
-                 kGt, kLt };
+enum class Tok {
+  kEnd,
+  kIdent,
+  kNot,
+  kEq,
+  kDoubleEq,
+  kNotEq,
+  kIn,
+  kNotIn,
+  kOpen,
+  kClose,
+  kComma,
+  kGt,
+  kLt
+};
 
 struct Token {
   Tok type;
@@ -53,10 +66,14 @@ std::vector<Token> Lex(std::string_view s) {
     } else if (two == "!=") {
       out.push_back({Tok::kNotEq, "!=", start});
       i += 2;
-    } else if (c == '!' || c == '=' || c == '(' || c == ')' || c == ',' || c == '<' ||
-               c == '>') {
-      Tok t = c == '!' ? Tok::kNot : c == '=' ? Tok::kEq : c == '(' ? Tok::kOpen
-            : c == ')' ? Tok::kClose : c == ',' ? Tok::kComma : c == '<' ? Tok::kLt : Tok::kGt;
+    } else if (c == '!' || c == '=' || c == '(' || c == ')' || c == ',' || c == '<' || c == '>') {
+      Tok t = c == '!'   ? Tok::kNot
+              : c == '=' ? Tok::kEq
+              : c == '(' ? Tok::kOpen
+              : c == ')' ? Tok::kClose
+              : c == ',' ? Tok::kComma
+              : c == '<' ? Tok::kLt
+                         : Tok::kGt;
       out.push_back({t, std::string(1, c), start});
       ++i;
     } else {
@@ -90,8 +107,8 @@ class Parser {
       if (t.type == Tok::kEnd) break;
       if (t.type != Tok::kComma) {
         return InvalidArgument("invalid label selector " + Json(std::string(text_)).dump() +
-                               ": term " + Json(TermAt(term_start)).dump() + ": found '" +
-                               t.text + "', expected: ','");
+                               ": term " + Json(TermAt(term_start)).dump() + ": found '" + t.text +
+                               "', expected: ','");
       }
     }
     std::stable_sort(sel.requirements.begin(), sel.requirements.end(),
@@ -117,7 +134,8 @@ class Parser {
 
   Status CheckKey(const std::string& key) {
     auto errs = IsQualifiedName(key);
-    if (!errs.empty()) return InvalidArgument("invalid label key " + Json(key).dump() + ": " + errs[0]);
+    if (!errs.empty())
+      return InvalidArgument("invalid label key " + Json(key).dump() + ": " + errs[0]);
     return Status::Ok();
   }
 
@@ -159,8 +177,10 @@ class Parser {
       case Tok::kNotEq:
       case Tok::kGt:
       case Tok::kLt: {
-        r.op = op == Tok::kNotEq ? Op::kNotEquals : op == Tok::kGt ? Op::kGreaterThan
-             : op == Tok::kLt ? Op::kLessThan : Op::kEquals;
+        r.op = op == Tok::kNotEq ? Op::kNotEquals
+               : op == Tok::kGt  ? Op::kGreaterThan
+               : op == Tok::kLt  ? Op::kLessThan
+                                 : Op::kEquals;
         std::string value;
         // An empty value is allowed: "a=" selects a="" .
         if (Peek().type == Tok::kIdent) value = Next().text;
@@ -178,7 +198,9 @@ class Parser {
       case Tok::kIn:
       case Tok::kNotIn: {
         r.op = op == Tok::kIn ? Op::kIn : Op::kNotIn;
-        if (Next().type != Tok::kOpen) return InvalidArgument("expected '(' after '" + t.text + " " + (op == Tok::kIn ? "in" : "notin") + "'");
+        if (Next().type != Tok::kOpen)
+          return InvalidArgument("expected '(' after '" + t.text + " " +
+                                 (op == Tok::kIn ? "in" : "notin") + "'");
         std::vector<std::string> values;
         while (true) {
           std::string v;
@@ -339,11 +361,13 @@ Result<LabelSelector> LabelSelectorFromJson(const Json& j) {
       }
       bool needs_values = r.op == Op::kIn || r.op == Op::kNotIn;
       if (needs_values && r.values.empty()) {
-        return InvalidArgument(p + ".values: Required value: must be specified when `operator` "
+        return InvalidArgument(p +
+                               ".values: Required value: must be specified when `operator` "
                                "is 'In' or 'NotIn'");
       }
       if (!needs_values && !r.values.empty()) {
-        return InvalidArgument(p + ".values: Forbidden: may not be specified when `operator` is "
+        return InvalidArgument(p +
+                               ".values: Forbidden: may not be specified when `operator` is "
                                "'Exists' or 'DoesNotExist'");
       }
       std::sort(r.values.begin(), r.values.end());

@@ -18,8 +18,16 @@
 namespace sbx::api {
 
 struct LabelRequirement {
-  enum class Op { kEquals, kNotEquals, kIn, kNotIn, kExists, kDoesNotExist, kGreaterThan,
-                  kLessThan };
+  enum class Op {
+    kEquals,
+    kNotEquals,
+    kIn,
+    kNotIn,
+    kExists,
+    kDoesNotExist,
+    kGreaterThan,
+    kLessThan
+  };
   std::string key;
   Op op = Op::kExists;
   std::vector<std::string> values;  // sorted, unique; one for =, !=, >, <
@@ -32,7 +40,7 @@ struct LabelRequirement {
 
 struct LabelSelector {
   std::vector<LabelRequirement> requirements;  // ANDed; empty matches everything
-  bool matches_nothing = false;  // a nil metav1.LabelSelector
+  bool matches_nothing = false;                // a nil metav1.LabelSelector
 
   bool Matches(const std::map<std::string, std::string>& labels) const;
   bool Empty() const { return requirements.empty() && !matches_nothing; }

@@ -29,8 +29,7 @@ TEST(CoreTest, SecretValueDecodesDataIncludingMergedStringData) {
   auto missing = SecretValue(s, "nope");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
-  EXPECT_EQ(missing.status().message(),
-            "couldn't find key \"nope\" in Secret \"default/creds\"");
+  EXPECT_EQ(missing.status().message(), "couldn't find key \"nope\" in Secret \"default/creds\"");
 }
 
 TEST(CoreTest, ConfigMapValuePrefersDataThenBinaryData) {
@@ -48,9 +47,14 @@ TEST(CoreTest, ConfigMapValuePrefersDataThenBinaryData) {
 TEST(Base64Test, RoundTrips) {
   struct Case {
     std::string plain, encoded;
-  } cases[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-               {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
-               {"foobar", "Zm9vYmFy"}, {std::string("\xff\xfe\x00", 3), "//4A"}};
+  } cases[] = {{"", ""},
+               {"f", "Zg=="},
+               {"fo", "Zm8="},
+               {"foo", "Zm9v"},
+               {"foob", "Zm9vYg=="},
+               {"fooba", "Zm9vYmE="},
+               {"foobar", "Zm9vYmFy"},
+               {std::string("\xff\xfe\x00", 3), "//4A"}};
   for (const auto& c : cases) {
     EXPECT_EQ(Base64Encode(c.plain), c.encoded);
     auto d = Base64Decode(c.encoded);
@@ -59,16 +63,14 @@ TEST(Base64Test, RoundTrips) {
   }
 }
 
-TEST(Base64Test, SkipsLineBreaksLikeGo) {
-  EXPECT_EQ(*Base64Decode("Zm9v\nYmFy\r\n"), "foobar");
-}
+TEST(Base64Test, SkipsLineBreaksLikeGo) { EXPECT_EQ(*Base64Decode("Zm9v\nYmFy\r\n"), "foobar"); }
 
 TEST(Base64Test, RejectsMalformed) {
   struct Case {
     const char* text;
     const char* want;
-  } cases[] = {{"Zg", "at input byte 2"},  {"Zg=", "at input byte 3"},
-               {"Z===", "at input byte 1"}, {"Zm9v!A==", "at input byte 4"},
+  } cases[] = {{"Zg", "at input byte 2"},       {"Zg=", "at input byte 3"},
+               {"Z===", "at input byte 1"},     {"Zm9v!A==", "at input byte 4"},
                {"Zg==Zg==", "at input byte 4"}, {"Zg=a", "at input byte 3"}};
   for (const auto& c : cases) {
     auto d = Base64Decode(c.text);

@@ -24,14 +24,15 @@ Json Yaml(const std::string& text) {
 
 // A valid v1beta1 Sandbox; `spec_extra` is appended under spec (4-space
 // indented lines), `container_extra` under the first container (8 spaces).
-std::string SandboxYaml(const std::string& container_extra = "",
-                        const std::string& spec_extra = "", const std::string& name = "sb",
-                        const std::string& version = "v1beta1") {
+std::string SandboxYaml(const std::string& container_extra = "", const std::string& spec_extra = "",
+                        const std::string& name = "sb", const std::string& version = "v1beta1") {
   return "apiVersion: agents.x-k8s.io/" + version +
          "\n"
          "kind: Sandbox\n"
          "metadata:\n"
-         "  name: " + name + "\n"
+         "  name: " +
+         name +
+         "\n"
          "  namespace: default\n"
          "spec:\n"
          "  podTemplate:\n"
@@ -86,14 +87,14 @@ TEST(DecodeObjectTest, TimestampsAreStoredAsUtcSeconds) {
 }
 
 TEST(DecodeObjectTest, IntOrStringFieldsAcceptBoth) {
-  auto obj = DecodeYaml(SandboxYaml(
-      "        resources:\n"
-      "          limits: {cpu: 1, memory: 128Mi}\n"
-      "          requests: {cpu: \"500m\"}\n"
-      "        livenessProbe:\n"
-      "          httpGet: {port: http, path: /}\n"
-      "        readinessProbe:\n"
-      "          tcpSocket: {port: 8080}\n"));
+  auto obj =
+      DecodeYaml(SandboxYaml("        resources:\n"
+                             "          limits: {cpu: 1, memory: 128Mi}\n"
+                             "          requests: {cpu: \"500m\"}\n"
+                             "        livenessProbe:\n"
+                             "          httpGet: {port: http, path: /}\n"
+                             "        readinessProbe:\n"
+                             "          tcpSocket: {port: 8080}\n"));
   ASSERT_TRUE(obj.ok()) << obj.status().ToString();
 }
 
@@ -123,12 +124,13 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         UnknownFieldCase{"TopLevel", SandboxYaml() + "extra: 1\n", {"extra"}},
         UnknownFieldCase{"InSpec", SandboxYaml("", "  replicas: 1\n"), {"spec.replicas"}},
-        UnknownFieldCase{"InContainer", SandboxYaml("        foo: bar\n"),
+        UnknownFieldCase{"InContainer",
+                         SandboxYaml("        foo: bar\n"),
                          {"spec.podTemplate.spec.containers[0].foo"}},
-        UnknownFieldCase{"InSecondContainerAndSpecTogether",
-                         SandboxYaml("      - name: side\n        image: x\n        bar: 1\n",
-                                     "  baz: true\n"),
-                         {"spec.podTemplate.spec.containers[1].bar", "spec.baz"}},
+        UnknownFieldCase{
+            "InSecondContainerAndSpecTogether",
+            SandboxYaml("      - name: side\n        image: x\n        bar: 1\n", "  baz: true\n"),
+            {"spec.podTemplate.spec.containers[1].bar", "spec.baz"}},
         UnknownFieldCase{"NestedListItem",
                          SandboxYaml("        env:\n        - name: A\n          valu: x\n"),
                          {"spec.podTemplate.spec.containers[0].env[0].valu"}},
@@ -145,8 +147,8 @@ INSTANTIATE_TEST_SUITE_P(
                          "apiVersion: v1\nkind: Secret\nmetadata: {name: s, labelz: {}}\n"
                          "datas: {}\n",
                          {"datas", "metadata.labelz"}},
-        UnknownFieldCase{"V1alpha1FieldInV1beta1", SandboxYaml("", "  replicas: 0\n"),
-                         {"spec.replicas"}},
+        UnknownFieldCase{
+            "V1alpha1FieldInV1beta1", SandboxYaml("", "  replicas: 0\n"), {"spec.replicas"}},
         UnknownFieldCase{"V1beta1FieldInV1alpha1",
                          SandboxYaml("", "  operatingMode: Running\n", "sb", "v1alpha1"),
                          {"spec.operatingMode"}}),
@@ -194,7 +196,8 @@ const std::string kLong64(64, 'a');
 INSTANTIATE_TEST_SUITE_P(
     Table, InvalidFieldTest,
     ::testing::Values(
-        InvalidCase{"EnumValue", SandboxYaml("", "  operatingMode: Paused\n"),
+        InvalidCase{"EnumValue",
+                    SandboxYaml("", "  operatingMode: Paused\n"),
                     {"spec.operatingMode: Unsupported value: \"Paused\": supported values: "
                      "\"Running\", \"Suspended\""}},
         InvalidCase{"MissingImage",
@@ -205,13 +208,15 @@ INSTANTIATE_TEST_SUITE_P(
                     "apiVersion: agents.x-k8s.io/v1beta1\nkind: Sandbox\nmetadata: {name: a}\n"
                     "spec: {}\n",
                     {"spec.podTemplate: Required value"}},
-        InvalidCase{"ReplicasAboveMaximum", SandboxYaml("", "  replicas: 2\n", "sb", "v1alpha1"),
+        InvalidCase{"ReplicasAboveMaximum",
+                    SandboxYaml("", "  replicas: 2\n", "sb", "v1alpha1"),
                     {"spec.replicas: Invalid value: 2: must be less than or equal to 1"}},
         InvalidCase{"NegativeWarmPoolReplicas",
                     "apiVersion: extensions.agents.x-k8s.io/v1beta1\nkind: SandboxWarmPool\n"
                     "metadata: {name: p}\nspec:\n  replicas: -1\n  sandboxTemplateRef: {name: t}\n",
                     {"spec.replicas: Invalid value: -1: must be greater than or equal to 0"}},
-        InvalidCase{"WrongType", SandboxYaml("", "  service: \"yes\"\n"),
+        InvalidCase{"WrongType",
+                    SandboxYaml("", "  service: \"yes\"\n"),
                     {"spec.service: Invalid value: \"string\": spec.service in body must be of "
                      "type boolean: \"string\""}},
         InvalidCase{"IntOrStringGetsBoolean",
@@ -222,7 +227,8 @@ INSTANTIATE_TEST_SUITE_P(
                     SandboxYaml("        resources:\n          limits: {cpu: lots}\n"),
                     {"spec.podTemplate.spec.containers[0].resources.limits[cpu]: Invalid value: "
                      "\"lots\""}},
-        InvalidCase{"BadTimestamp", SandboxYaml("", "  shutdownTime: tomorrow\n"),
+        InvalidCase{"BadTimestamp",
+                    SandboxYaml("", "  shutdownTime: tomorrow\n"),
                     {"spec.shutdownTime: Invalid value: \"tomorrow\""}},
         InvalidCase{"Int32Overflow",
                     SandboxYaml("        ports:\n        - containerPort: 4294967296\n"),
@@ -230,9 +236,11 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"MissingName",
                     "apiVersion: v1\nkind: ConfigMap\nmetadata: {namespace: default}\n",
                     {"metadata.name: Required value: name or generateName is required"}},
-        InvalidCase{"SandboxNameIsDnsLabel", SandboxYaml("", "", "a.b"),
+        InvalidCase{"SandboxNameIsDnsLabel",
+                    SandboxYaml("", "", "a.b"),
                     {"metadata.name: Invalid value: \"a.b\": a lowercase RFC 1123 label"}},
-        InvalidCase{"SandboxNameTooLong", SandboxYaml("", "", kLong64),
+        InvalidCase{"SandboxNameTooLong",
+                    SandboxYaml("", "", kLong64),
                     {"metadata.name: Invalid value: \"" + kLong64 +
                      "\": must be no more than 63 characters"}},
         InvalidCase{"UppercaseName",
@@ -241,7 +249,8 @@ INSTANTIATE_TEST_SUITE_P(
                      "subdomain"}},
         InvalidCase{"BadLabelKeyAndValue",
                     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels:\n"
-                    "    \"-bad\": ok\n    good: \"" + kLong64 + "\"\n",
+                    "    \"-bad\": ok\n    good: \"" +
+                        kLong64 + "\"\n",
                     {"metadata.labels: Invalid value: \"-bad\": name part must consist of",
                      "metadata.labels: Invalid value: \"" + kLong64 +
                          "\": must be no more than 63 characters"}},
@@ -251,17 +260,21 @@ INSTANTIATE_TEST_SUITE_P(
                     {"metadata.annotations: Invalid value: \"a/b/c\": a qualified name"}},
         InvalidCase{"AnnotationsTooLarge",
                     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  annotations:\n"
-                    "    big: \"" + std::string(256 * 1024, 'x') + "\"\n",
+                    "    big: \"" +
+                        std::string(256 * 1024, 'x') + "\"\n",
                     {"metadata.annotations: Too long: must have at most 262144 bytes"}},
         InvalidCase{"DuplicateContainerNames",
                     SandboxYaml("      - name: main\n        image: x\n"),
                     {"spec.podTemplate.spec.containers[1]: Duplicate value: {\"name\":\"main\"}"}},
-        InvalidCase{"InitContainerNameClash",
-                    SandboxYaml("", "      initContainers:\n      - name: main\n        image: x\n"),
-                    {"containers[0].name: Duplicate value: \"main\""}},
-        InvalidCase{"ContainerNameNotLabel", SandboxYaml("      - name: Side_Car\n        image: x\n"),
+        InvalidCase{
+            "InitContainerNameClash",
+            SandboxYaml("", "      initContainers:\n      - name: main\n        image: x\n"),
+            {"containers[0].name: Duplicate value: \"main\""}},
+        InvalidCase{"ContainerNameNotLabel",
+                    SandboxYaml("      - name: Side_Car\n        image: x\n"),
                     {"spec.podTemplate.spec.containers[1].name: Invalid value: \"Side_Car\""}},
-        InvalidCase{"EnvVarName", SandboxYaml("        env:\n        - {name: 1BAD, value: x}\n"),
+        InvalidCase{"EnvVarName",
+                    SandboxYaml("        env:\n        - {name: 1BAD, value: x}\n"),
                     {"spec.podTemplate.spec.containers[0].env[0].name: Invalid value: \"1BAD\": "
                      "a valid environment variable name"}},
         InvalidCase{"EnvValueAndValueFrom",
@@ -281,7 +294,8 @@ INSTANTIATE_TEST_SUITE_P(
                     SandboxYaml("        env:\n        - name: A\n          valueFrom:\n"
                                 "            secretKeyRef: {key: k}\n"),
                     {"env[0].valueFrom.secretKeyRef.name: Required value"}},
-        InvalidCase{"RestartPolicy", SandboxYaml("", "      restartPolicy: Sometimes\n"),
+        InvalidCase{"RestartPolicy",
+                    SandboxYaml("", "      restartPolicy: Sometimes\n"),
                     {"spec.podTemplate.spec.restartPolicy: Unsupported value: \"Sometimes\""}},
         InvalidCase{"MountOfUnknownVolume",
                     SandboxYaml("        volumeMounts: [{name: data, mountPath: /d}]\n"),
@@ -321,7 +335,8 @@ TEST(DecodeObjectTest, InvalidMessageNamesObjectAndJoinsAllErrors) {
   EXPECT_EQ(obj2.status().message(),
             "Sandbox.agents.x-k8s.io \"bad\" is invalid: "
             "spec.podTemplate.spec.containers[0].image: Required value");
-  auto cm = DecodeYaml("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad}\ndata: {\"a b\": x}\n");
+  auto cm =
+      DecodeYaml("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad}\ndata: {\"a b\": x}\n");
   ASSERT_FALSE(cm.ok());
   EXPECT_THAT(cm.status().message(), HasSubstr("ConfigMap \"Bad\" is invalid: metadata.name: "));
   EXPECT_THAT(cm.status().message(), HasSubstr("; data[a b]: Invalid value"));
@@ -428,8 +443,8 @@ TEST(ConversionTest, SandboxServedAsV1alpha1) {
 
 TEST(ConversionTest, V1alpha1RoundTrip) {
   for (const char* replicas : {"0", "1"}) {
-    Json alpha = Yaml(SandboxYaml("", std::string("  replicas: ") + replicas + "\n", "sb",
-                                  "v1alpha1"));
+    Json alpha =
+        Yaml(SandboxYaml("", std::string("  replicas: ") + replicas + "\n", "sb", "v1alpha1"));
     auto obj = DecodeObject(alpha);
     ASSERT_TRUE(obj.ok()) << obj.status().ToString();
     Json back = ConvertSandboxToVersion(obj->ToJson(), "v1alpha1");
@@ -444,7 +459,8 @@ TEST(ConversionTest, V1alpha1RoundTrip) {
 std::string ClaimV1alpha1(const std::string& warmpool_line) {
   return "apiVersion: extensions.agents.x-k8s.io/v1alpha1\nkind: SandboxClaim\n"
          "metadata: {name: c, namespace: default}\n"
-         "spec:\n  sandboxTemplateRef: {name: tmpl}\n" + warmpool_line;
+         "spec:\n  sandboxTemplateRef: {name: tmpl}\n" +
+         warmpool_line;
 }
 
 TEST(ConversionTest, V1alpha1ClaimNamedPoolBecomesWarmPoolRef) {
@@ -533,8 +549,8 @@ TEST(ValidateUpdateTest, VolumeClaimTemplatesAreImmutable) {
   Object without = Decoded(SandboxYaml());
   Object changed = with;
   changed.body["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] = "other";
-  for (const auto& [from, to] : std::vector<std::pair<Object, Object>>{
-           {with, without}, {without, with}, {with, changed}}) {
+  for (const auto& [from, to] :
+       std::vector<std::pair<Object, Object>>{{with, without}, {without, with}, {with, changed}}) {
     Status s = ValidateUpdate(from, to);
     EXPECT_EQ(s.code(), Code::kInvalid);
     EXPECT_THAT(s.message(), HasSubstr("volumeClaimTemplates is immutable"));
@@ -551,13 +567,15 @@ TEST(ValidateUpdateTest, NameAndNamespaceAreImmutable) {
   b.metadata.namespace_ = "ns2";
   Status s = ValidateUpdate(a, b);
   EXPECT_EQ(s.code(), Code::kInvalid);
-  EXPECT_THAT(s.message(), HasSubstr("metadata.name: Invalid value: \"other\": field is immutable"));
+  EXPECT_THAT(s.message(),
+              HasSubstr("metadata.name: Invalid value: \"other\": field is immutable"));
   EXPECT_THAT(s.message(), HasSubstr("metadata.namespace: Invalid value: \"ns2\""));
 }
 
 TEST(ValidateUpdateTest, ImmutableSecretKeepsDataAndFlag) {
-  Object s = Decoded("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {a: YQ==}\n"
-                     "immutable: true\n");
+  Object s = Decoded(
+      "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {a: YQ==}\n"
+      "immutable: true\n");
   Object changed = s;
   changed.body["data"]["a"] = "Yg==";
   EXPECT_THAT(ValidateUpdate(s, changed).message(),
@@ -580,8 +598,9 @@ TEST(ValidateUpdateTest, MutableSecretMayChangeDataButNotType) {
 }
 
 TEST(ValidateUpdateTest, ImmutableConfigMapKeepsBinaryData) {
-  Object cm = Decoded("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
-                      "binaryData: {a: YQ==}\nimmutable: true\n");
+  Object cm = Decoded(
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+      "binaryData: {a: YQ==}\nimmutable: true\n");
   Object changed = cm;
   changed.body.erase("binaryData");
   EXPECT_THAT(ValidateUpdate(cm, changed).message(), HasSubstr("binaryData: Forbidden"));

@@ -32,8 +32,7 @@ INSTANTIATE_TEST_SUITE_P(
         ParseCase{"MultiDocumentSkipsEmptyAndCommentOnly",
                   "---\nkind: A\n---\n# only a comment\n---\n\n---\nkind: B\n",
                   R"([{"kind":"A"},{"kind":"B"}])"},
-        ParseCase{"QuotedScalarsStayStrings",
-                  "a: \"1\"\nb: 'true'\nc: \"null\"\nd: |\n  42\n",
+        ParseCase{"QuotedScalarsStayStrings", "a: \"1\"\nb: 'true'\nc: \"null\"\nd: |\n  42\n",
                   R"([{"a":"1","b":"true","c":"null","d":"42\n"}])"},
         ParseCase{"PlainScalarsByCoreSchema",
                   "a: 1\nb: -7\nc: 0x1F\nd: 0o17\ne: 1.5\nf: 1e3\ng: true\nh: False\n"
@@ -42,14 +41,12 @@ INSTANTIATE_TEST_SUITE_P(
                       "i":null,"j":null,"k":null,"l":"yes","m":"1.2.3","n":3,"o":0.5}])"},
         ParseCase{"ExplicitTags", "a: !!str 12\nb: !!int \"12\"\nc: !!float 1\n",
                   R"([{"a":"12","b":12,"c":1.0}])"},
-        ParseCase{"Sequences", "a:\n- x\n- 2\nb: [1, \"2\"]\n",
-                  R"([{"a":["x",2],"b":[1,"2"]}])"},
+        ParseCase{"Sequences", "a:\n- x\n- 2\nb: [1, \"2\"]\n", R"([{"a":["x",2],"b":[1,"2"]}])"},
         ParseCase{"JsonObject", "  {\"kind\": \"A\", \"n\": 1, \"s\": \"1\"}",
                   R"([{"kind":"A","n":1,"s":"1"}])"},
         ParseCase{"YamlFlowMappingInsideYaml", "a: {kind: A, n: 1}\n",
                   R"([{"a":{"kind":"A","n":1}}])"},
-        ParseCase{"ListIsExpanded",
-                  "apiVersion: v1\nkind: List\nitems:\n- kind: A\n- kind: B\n",
+        ParseCase{"ListIsExpanded", "apiVersion: v1\nkind: List\nitems:\n- kind: A\n- kind: B\n",
                   R"([{"kind":"A"},{"kind":"B"}])"},
         ParseCase{"JsonListIsExpanded",
                   R"({"apiVersion":"v1","kind":"List","items":[{"kind":"A"}]})",
@@ -60,8 +57,7 @@ INSTANTIATE_TEST_SUITE_P(
                   R"([{"apiVersion":"agents.x-k8s.io/v1beta1","kind":"Sandbox",
                        "metadata":{"name":"a"}}])"},
         ParseCase{"EmptyText", "", "[]"},
-        ParseCase{"AnchorsAndAliases", "a: &x {b: 1}\nc: *x\n",
-                  R"([{"a":{"b":1},"c":{"b":1}}])"}),
+        ParseCase{"AnchorsAndAliases", "a: &x {b: 1}\nc: *x\n", R"([{"a":{"b":1},"c":{"b":1}}])"}),
     [](const auto& info) { return info.param.name; });
 
 struct ParseErrorCase {

@@ -26,19 +26,18 @@ TEST_P(QuantityTest, Parses) {
 
 INSTANTIATE_TEST_SUITE_P(
     Table, QuantityTest,
-    ::testing::Values(QuantityCase{"0", 0, 0}, QuantityCase{"1", 1, 1000},
-                      QuantityCase{"100Mi", 104857600, 104857600000},
-                      QuantityCase{"1Gi", 1073741824, 1073741824000},
-                      QuantityCase{"1.5Gi", 1610612736, 1610612736000},
-                      QuantityCase{"2Ki", 2048, 2048000}, QuantityCase{"1G", 1000000000, 1000000000000},
-                      QuantityCase{"1k", 1000, 1000000}, QuantityCase{"0.5", 1, 500},
-                      QuantityCase{"500m", 1, 500}, QuantityCase{"1500m", 2, 1500},
-                      QuantityCase{"2000m", 2, 2000}, QuantityCase{"1e3", 1000, 1000000},
-                      QuantityCase{"1E3", 1000, 1000000}, QuantityCase{"1.5e-3", 1, 2},
-                      QuantityCase{"100u", 1, 1}, QuantityCase{"10n", 1, 1},
-                      QuantityCase{"+3", 3, 3000}, QuantityCase{"-1", -1, -1000},
-                      QuantityCase{"-500m", 0, -500}, QuantityCase{".25", 1, 250},
-                      QuantityCase{"4.", 4, 4000}));
+    ::testing::Values(
+        QuantityCase{"0", 0, 0}, QuantityCase{"1", 1, 1000},
+        QuantityCase{"100Mi", 104857600, 104857600000},
+        QuantityCase{"1Gi", 1073741824, 1073741824000},
+        QuantityCase{"1.5Gi", 1610612736, 1610612736000}, QuantityCase{"2Ki", 2048, 2048000},
+        QuantityCase{"1G", 1000000000, 1000000000000}, QuantityCase{"1k", 1000, 1000000},
+        QuantityCase{"0.5", 1, 500}, QuantityCase{"500m", 1, 500}, QuantityCase{"1500m", 2, 1500},
+        QuantityCase{"2000m", 2, 2000}, QuantityCase{"1e3", 1000, 1000000},
+        QuantityCase{"1E3", 1000, 1000000}, QuantityCase{"1.5e-3", 1, 2},
+        QuantityCase{"100u", 1, 1}, QuantityCase{"10n", 1, 1}, QuantityCase{"+3", 3, 3000},
+        QuantityCase{"-1", -1, -1000}, QuantityCase{"-500m", 0, -500}, QuantityCase{".25", 1, 250},
+        QuantityCase{"4.", 4, 4000}));
 
 TEST(QuantityTest, LargestBinarySuffix) {
   auto v = ParseQuantityValue("1Ei");

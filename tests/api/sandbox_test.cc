@@ -224,7 +224,11 @@ TEST(ConditionsTest, FindAndRemove) {
 }
 
 TEST(ConditionsTest, JsonRoundTrip) {
-  Condition c{kConditionReady, kConditionFalse, kReasonPodFailed, "exit 1", 3,
+  Condition c{kConditionReady,
+              kConditionFalse,
+              kReasonPodFailed,
+              "exit 1",
+              3,
               TimePoint(seconds(1700000000))};
   Json j = ConditionToJson(c);
   EXPECT_EQ(j["lastTransitionTime"], "2023-11-14T22:13:20Z");

@@ -30,10 +30,9 @@ const Labels kAppWeb = {{"app", "web"}, {"tier", "front"}};
 INSTANTIATE_TEST_SUITE_P(
     Table, SelectorMatchTest,
     ::testing::Values(
-        MatchCase{"", kAppWeb, true}, MatchCase{"", {}, true},
-        MatchCase{"app=web", kAppWeb, true}, MatchCase{"app==web", kAppWeb, true},
-        MatchCase{"app=db", kAppWeb, false}, MatchCase{"app!=db", kAppWeb, true},
-        MatchCase{"app!=web", kAppWeb, false},
+        MatchCase{"", kAppWeb, true}, MatchCase{"", {}, true}, MatchCase{"app=web", kAppWeb, true},
+        MatchCase{"app==web", kAppWeb, true}, MatchCase{"app=db", kAppWeb, false},
+        MatchCase{"app!=db", kAppWeb, true}, MatchCase{"app!=web", kAppWeb, false},
         MatchCase{"missing!=x", kAppWeb, true},  // absent label satisfies !=
         MatchCase{"app in (db, web)", kAppWeb, true}, MatchCase{"app in (db)", kAppWeb, false},
         MatchCase{"app notin (db)", kAppWeb, true}, MatchCase{"app notin (web)", kAppWeb, false},
@@ -68,8 +67,7 @@ INSTANTIATE_TEST_SUITE_P(
                       ErrorCase{"a=b c", "term \"a=b c\""},
                       ErrorCase{"a=-x-", "invalid label value \"-x-\""},
                       ErrorCase{"a,,b", "term \"\""}, ErrorCase{"!", "identifier after '!'"},
-                      ErrorCase{"a>x", "must be an integer"},
-                      ErrorCase{"a in x", "expected '('"}));
+                      ErrorCase{"a>x", "must be an integer"}, ErrorCase{"a in x", "expected '('"}));
 
 TEST(SelectorTest, ToStringIsCanonical) {
   auto sel = ParseLabelSelector("tier in (b, a),  app==web,!x,y,z!=1");
