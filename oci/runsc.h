@@ -56,7 +56,9 @@ struct RunscState {
 
 struct RunscExec {
   std::vector<std::string> args;
-  std::vector<std::string> env;  // KEY=VALUE; runsc merges them over the container's env
+  // KEY=VALUE. In the flag form runsc merges them over the container's env;
+  // with --process they are the whole environment.
+  std::vector<std::string> env;
   std::string cwd;               // empty = the container's
   uint32_t uid = 0, gid = 0;
   std::vector<uint32_t> additional_gids;
@@ -79,8 +81,12 @@ class RunscClient {
   // The global flags as rendered into every argv (without the binary).
   const std::vector<std::string>& global_flags() const { return global_flags_; }
 
-  // pid_file may be empty. The bundle dir must be absolute: runsc echoes it in
-  // state and resolves relative mount sources against it.
+  // pid_file (may be empty) receives the sandbox pid. The bundle dir must be
+  // absolute: runsc echoes it in state and resolves relative mount sources
+  // against it. Never create an id that may still exist: a create with a
+  // taken id fails ("container already exists", AlreadyExists) and, while
+  // cleaning up, deletes the existing container's state, orphaning its
+  // sandbox (release 20240729; runsc_lifecycle_test records it).
   std::vector<std::string> Create(std::string_view id, std::string_view bundle_dir,
                                   std::string_view pid_file) const;
   // error_log as for RunscExec::error_log_path: a sub-container's stdio is

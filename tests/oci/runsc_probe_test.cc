@@ -17,17 +17,6 @@ namespace {
 using std::chrono::milliseconds;
 using runsc_testing::TempDir;
 
-// Pids whose command line mentions `needle` anywhere.
-std::vector<int> ProcessesMentioning(const std::string& needle) {
-  std::vector<int> out;
-  for (const std::string& name : *ListDir("/proc")) {
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    auto cmdline = ReadFile("/proc/" + name + "/cmdline");
-    if (cmdline.ok() && cmdline->find(needle) != std::string::npos) out.push_back(std::stoi(name));
-  }
-  return out;
-}
-
 TEST(RunscProbeTest, AutoPicksAPlatformThatBootsAndLeavesNothingBehind) {
   SBX_REQUIRE_ROOT_AND_RUNSC();
   TempDir tmp;
@@ -57,7 +46,7 @@ TEST(RunscProbeTest, AutoPicksAPlatformThatBootsAndLeavesNothingBehind) {
 
   // Nothing is left: no process mentions the probe's directory, and the
   // directory holds no runsc root or bundle.
-  EXPECT_THAT(ProcessesMentioning(work), ::testing::IsEmpty());
+  EXPECT_THAT(runsc_testing::ProcessesWithArg(work, /*substring=*/true), ::testing::IsEmpty());
   EXPECT_THAT(*ListDir(work), ::testing::IsEmpty());
 
   // The second start reads the cache and boots nothing.
@@ -82,7 +71,7 @@ TEST(RunscProbeTest, KvmBootIsBoundedByTheTimeout) {
             << took.count() << " ms)\n";
   // Either KVM works here or the hang was cut at the timeout (plus cleanup).
   EXPECT_LT(took.count(), 1500 + 8000);
-  EXPECT_THAT(ProcessesMentioning(work), ::testing::IsEmpty());
+  EXPECT_THAT(runsc_testing::ProcessesWithArg(work, /*substring=*/true), ::testing::IsEmpty());
   EXPECT_THAT(*ListDir(work), ::testing::IsEmpty());
 }
 

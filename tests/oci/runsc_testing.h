@@ -5,11 +5,13 @@
 #define SBX_TESTS_OCI_RUNSC_TESTING_H_
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/fs.h"
 #include "common/status.h"
@@ -43,6 +45,36 @@ inline bool ProcessAlive(pid_t pid) {
   if (!stat.ok()) return false;
   size_t paren = stat->rfind(')');
   return paren == std::string::npos || paren + 2 >= stat->size() || (*stat)[paren + 2] != 'Z';
+}
+
+// Pids whose command line has an argument equal to `arg` (exact) or, with
+// substring=true, mentions it anywhere.
+inline std::vector<pid_t> ProcessesWithArg(const std::string& arg, bool substring = false) {
+  std::vector<pid_t> out;
+  auto names = ListDir("/proc");
+  if (!names.ok()) return out;
+  for (const std::string& name : *names) {
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto cmdline = ReadFile("/proc/" + name + "/cmdline");
+    if (!cmdline.ok()) continue;
+    bool match = substring ? cmdline->find(arg) != std::string::npos
+                           : (std::string(1, '\0') + *cmdline).find(std::string(1, '\0') + arg +
+                                                                     std::string(1, '\0')) !=
+                                 std::string::npos;
+    if (match) out.push_back(static_cast<pid_t>(std::stoi(name)));
+  }
+  return out;
+}
+
+// SIGKILLs the pids and waits (up to 5 s) until none is alive.
+inline void KillAndWait(const std::vector<pid_t>& pids) {
+  for (pid_t pid : pids) ::kill(pid, SIGKILL);
+  for (int i = 0; i < 500; ++i) {
+    bool any = false;
+    for (pid_t pid : pids) any = any || ProcessAlive(pid);
+    if (!any) return;
+    ::usleep(10000);
+  }
 }
 
 inline bool InCi() {
