@@ -112,27 +112,35 @@ Status Store::RunTxn(bool write, const std::function<Status(Txn&)>& fn) {
     return s;
   }
   if (state.pending.empty()) return Status::Ok();
-  // Take the notification lock before letting the next writer in, so that
-  // listeners hear commits in resourceVersion order.
-  std::unique_lock<std::mutex> notify(notify_mu_);
+  uint64_t ticket = next_ticket_++;
   lock.unlock();
-  Notify(std::move(state.pending));
+  Deliver(ticket, state.pending);
   return Status::Ok();
 }
 
-void Store::Notify(std::vector<WatchEvent> events) {
+void Store::Deliver(uint64_t ticket, const std::vector<WatchEvent>& events) {
+  {
+    std::unique_lock<std::mutex> l(turn_mu_);
+    turn_cv_.wait(l, [&] { return now_serving_ == ticket; });
+    delivering_ = true;
+  }
   std::vector<std::function<void(const WatchEvent&)>> listeners;
   {
     std::lock_guard<std::mutex> l(listeners_mu_);
-    if (listeners_.empty()) return;
     listeners.reserve(listeners_.size());
     for (const auto& [id, fn] : listeners_) listeners.push_back(fn);
   }
-  notifying_thread_ = std::this_thread::get_id();
+  delivering_thread_ = std::this_thread::get_id();
   for (const WatchEvent& e : events) {
     for (const auto& fn : listeners) fn(e);
   }
-  notifying_thread_ = std::thread::id();
+  delivering_thread_ = std::thread::id();
+  {
+    std::lock_guard<std::mutex> l(turn_mu_);
+    delivering_ = false;
+    ++now_serving_;
+  }
+  turn_cv_.notify_all();
 }
 
 template <typename T>
@@ -250,9 +258,10 @@ void Store::Unsubscribe(uint64_t id) {
   }
   // Wait out a delivery in progress on another thread, which may hold a copy
   // of the listener. From within a listener that would deadlock, so don't.
-  if (notifying_thread_.load() != std::this_thread::get_id()) {
-    std::lock_guard<std::mutex> wait(notify_mu_);
-  }
+  if (delivering_thread_.load() == std::this_thread::get_id()) return;
+  std::unique_lock<std::mutex> l(turn_mu_);
+  uint64_t serving = now_serving_;
+  turn_cv_.wait(l, [&] { return !delivering_ || now_serving_ != serving; });
 }
 
 Status Store::PutMeta(std::string_view key, std::string_view value) {

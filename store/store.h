@@ -26,6 +26,7 @@
 #define SBX_STORE_STORE_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -167,11 +168,12 @@ class Store {
                                               std::string_view kind);
 
   // Listeners are called after each commit, one event at a time in
-  // resourceVersion order, on the committing thread, with a notification lock
-  // held. They must be quick and must not write to the Store (hand work to
-  // another thread instead); reads are fine. After Unsubscribe returns, the
-  // listener is not called again (unless Unsubscribe is called from within a
-  // listener, when the current delivery completes).
+  // resourceVersion order, on the committing thread; the next commit's
+  // delivery waits until they return. They must be quick, must not throw,
+  // and must not write to the Store (hand that work to another thread, or it
+  // deadlocks); reads are fine. After Unsubscribe returns, the listener is
+  // not called again (called from within a listener, the current commit's
+  // delivery still completes).
   uint64_t Subscribe(std::function<void(const WatchEvent&)> listener);
   void Unsubscribe(uint64_t id);
 
@@ -194,16 +196,25 @@ class Store {
   // RunTxn for an operation that produces a value.
   template <typename T>
   Result<T> TxnResult(bool write, const std::function<Result<T>(Txn&)>& op);
-  void Notify(std::vector<WatchEvent> events);
+  // Waits for this commit's turn, then hands events to every listener.
+  void Deliver(uint64_t ticket, const std::vector<WatchEvent>& events);
 
   std::unique_ptr<Db> db_;
   const Clock* clock_;
   std::mutex db_mu_;  // guards db_ and the fields below it
   int64_t watch_retention_ = 10000;
   TimePoint last_event_gc_{};
+  // Commits that produced watch events take a ticket in commit order, under
+  // db_mu_; they are delivered in ticket order after db_mu_ is released, so
+  // a listener may read from the store while the next writer waits its turn.
+  uint64_t next_ticket_ = 0;
 
-  std::mutex notify_mu_;  // held while delivering, acquired before db_mu_ is released
-  std::atomic<std::thread::id> notifying_thread_{};
+  std::mutex turn_mu_;  // guards the fields below it
+  std::condition_variable turn_cv_;
+  uint64_t now_serving_ = 0;
+  bool delivering_ = false;
+  std::atomic<std::thread::id> delivering_thread_{};
+
   std::mutex listeners_mu_;
   std::map<uint64_t, std::function<void(const WatchEvent&)>> listeners_;
   uint64_t next_listener_id_ = 1;
