@@ -94,6 +94,7 @@ uint64_t EventLoop::AddTimer(std::chrono::milliseconds delay, std::function<void
   timer->fn = std::move(fn);
   SBX_CHECK(uv_timer_init(&loop_, &timer->handle) == 0);
   timer->handle.data = timer;
+  uv_update_time(&loop_);  // the delay counts from now, not from the start of this iteration
   uint64_t ms = delay.count() > 0 ? static_cast<uint64_t>(delay.count()) : 0;
   SBX_CHECK(uv_timer_start(&timer->handle, &EventLoop::OnTimer, ms, 0) == 0);
   timers_[timer->id] = timer;
