@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <thread>
+
 #include "common/fs.h"
 #include "oci/digest.h"
 #include "oci/image_import.h"
@@ -378,6 +381,39 @@ TEST_F(ImageStoreTest, PicksHostPlatformFromNestedIndex) {
   ImageRecord r = ImportOne(tmp_.Sub("layout"));
   EXPECT_THAT(r.names, ElementsAre("docker.io/library/multi:1"));
   EXPECT_EQ(r.manifest_digest, w.manifest_digest);
+}
+
+TEST_F(ImageStoreTest, ConcurrentImportsOfOneImageUnpackItOnce) {
+  TestImage image;
+  image.layers = {MakeLayer({Dir("data"), File("data/blob", std::string(1 << 20, 'x'))})};
+  WriteOciLayout(tmp_.Sub("layout"), image);
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  // Readers never fail while imports run.
+  std::thread reader([&] {
+    while (!done) {
+      for (const ImageRecord& r : store_->List()) {
+        if (!store_->Resolve(r.id).ok()) ++failures;
+      }
+    }
+  });
+  std::vector<std::thread> importers;
+  for (int i = 0; i < 3; ++i) {
+    importers.emplace_back([&, i] {
+      if (!store_->Import(tmp_.Sub("layout"), "name" + std::to_string(i)).ok()) ++failures;
+    });
+  }
+  for (std::thread& t : importers) t.join();
+  done = true;
+  reader.join();
+  EXPECT_EQ(failures, 0);
+  std::vector<ImageRecord> list = store_->List();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_THAT(list[0].names,
+              ElementsAre("docker.io/library/name0:latest", "docker.io/library/name1:latest",
+                          "docker.io/library/name2:latest"));
+  EXPECT_EQ(Entries("rootfs").size(), 1u);
+  EXPECT_THAT(Entries("tmp"), IsEmpty());
 }
 
 }  // namespace

@@ -12,6 +12,6 @@ target_compile_definitions(sbx_oci_image_test_util PRIVATE
 target_link_libraries(sbx_oci_image_test_util
   PUBLIC sbx_oci sbx_common GTest::gtest PkgConfig::SBX_TEST_LIBARCHIVE)
 
-
-sbx_add_test(NAME oci_image_store_test SOURCES image_store_test.cc
+sbx_add_test(NAME oci_unpack_test SOURCES unpack_test.cc LIBS sbx_oci_image_test_util)
+sbx_add_test(NAME oci_image_store_test SOURCES image_store_test.cc image_import_test.cc
              LIBS sbx_oci_image_test_util)
