@@ -1,0 +1,555 @@
+#include "daemon/api_server.h"
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "api/decode.h"
+#include "common/fs.h"
+#include "common/frames.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "daemon/http_status.h"
+#include "daemon/process.h"
+
+namespace sbx::daemon {
+
+namespace {
+
+constexpr char kJson[] = "application/json";
+constexpr char kImagesPrefix[] = "/apis/sbx.dev/v1/images";
+
+void SendJson(const std::shared_ptr<HttpResponder>& resp, int code, const api::Json& body) {
+  resp->Send(code, kJson, body.dump() + "\n");
+}
+
+void SendError(const std::shared_ptr<HttpResponder>& resp, const Status& s,
+               std::string_view kind = "", std::string_view name = "") {
+  SendJson(resp, HttpCodeFor(s.code()), StatusBody(s, kind, name));
+}
+
+template <typename T>
+void SendResult(const std::shared_ptr<HttpResponder>& resp, const Result<T>& r, int ok_code) {
+  if (!r.ok()) return SendError(resp, r.status());
+  if constexpr (std::is_same_v<T, api::Object>) {
+    SendJson(resp, ok_code, r->ToJson());
+  } else {
+    SendJson(resp, ok_code, *r);
+  }
+}
+
+bool Truthy(std::string_view v) { return v == "true" || v == "1"; }
+
+const char* WatchType(store::WatchEventType t) {
+  switch (t) {
+    case store::WatchEventType::kAdded: return "ADDED";
+    case store::WatchEventType::kModified: return "MODIFIED";
+    case store::WatchEventType::kDeleted: return "DELETED";
+  }
+  return "MODIFIED";
+}
+
+std::string WatchLine(const char* type, const api::Json& object) {
+  return api::Json{{"type", type}, {"object", object}}.dump() + "\n";
+}
+
+}  // namespace
+
+struct ApiServer::Route {
+  const api::KindInfo* kind = nullptr;
+  std::string version;  // as requested
+  std::string namespace_;
+  std::string name;
+  std::string subresource;
+};
+
+ApiServer::ApiServer(ApiDeps deps)
+    : deps_(std::move(deps)),
+      service_(deps_.store, [this](const api::Object& o) { return Admit(o); }) {}
+
+// Refuses a Sandbox whose image is not in the local store or whose env
+// refers to a Secret or ConfigMap that does not exist, so that the mistake
+// is reported to the client instead of surfacing later as a stuck sandbox.
+Status ApiServer::Admit(const api::Object& obj) {
+  if (obj.kind != "Sandbox") return Status::Ok();
+  SBX_ASSIGN_OR_RETURN(auto sb, api::Sandbox::FromObject(obj));
+  std::vector<std::string> errors;
+  const auto& containers = sb.spec.pod_template.spec.containers;
+  for (size_t i = 0; i < containers.size(); ++i) {
+    const auto& c = containers[i];
+    std::string path = "spec.podTemplate.spec.containers[" + std::to_string(i) + "]";
+    if (!deps_.images.Resolve(c.image).ok()) {
+      errors.push_back(path + ".image: Not found: \"" + c.image +
+                       "\" is not in the local image store (import it with `sbx image import`)");
+    }
+    for (size_t k = 0; k < c.env.size(); ++k) {
+      const auto& e = c.env[k];
+      if (!e.value_from) continue;
+      const api::KeySelector* sel = nullptr;
+      std::string kind, field;
+      if (e.value_from->secret_key_ref) {
+        sel = &*e.value_from->secret_key_ref;
+        kind = "Secret";
+        field = "secretKeyRef";
+      } else if (e.value_from->config_map_key_ref) {
+        sel = &*e.value_from->config_map_key_ref;
+        kind = "ConfigMap";
+        field = "configMapKeyRef";
+      }
+      if (sel == nullptr || sel->optional) continue;
+      if (!deps_.store.Get({"", kind, obj.metadata.namespace_, sel->name}).ok()) {
+        errors.push_back(path + ".env[" + std::to_string(k) + "].valueFrom." + field +
+                         ".name: Not found: " + (kind == "Secret" ? "secret" : "configmap") +
+                         " \"" + sel->name + "\" not found");
+      }
+    }
+  }
+  if (errors.empty()) return Status::Ok();
+  std::string msg = "Sandbox.agents.x-k8s.io \"" + obj.metadata.name + "\" is invalid: ";
+  for (size_t i = 0; i < errors.size(); ++i) msg += (i ? "; " : "") + errors[i];
+  return Invalid(msg);
+}
+
+bool ApiServer::SpoolBody(const HttpRequest& req) {
+  return req.method == "POST" && req.path == std::string(kImagesPrefix) + "/import";
+}
+
+void ApiServer::Handle(HttpRequest req, std::shared_ptr<HttpResponder> resp) {
+  const std::string path = req.path;
+  if (path == "/version" || path == "/healthz" || path == "/readyz") {
+    if (req.method != "GET") return SendError(resp, InvalidArgument("method not allowed"));
+    if (path == "/version") return SendJson(resp, 200, deps_.version);
+    return resp->Send(200, "text/plain", "ok");
+  }
+  if (path == kImagesPrefix || path.starts_with(std::string(kImagesPrefix) + "/")) {
+    return HandleImages(path.substr(sizeof(kImagesPrefix) - 1), std::move(req), resp);
+  }
+
+  // /api/v1/... or /apis/{group}/{version}/...
+  std::vector<std::string> seg;
+  for (auto& s : Split(path, '/')) {
+    if (!s.empty()) seg.push_back(s);
+  }
+  Route route;
+  std::string group;
+  size_t i = 0;
+  if (seg.size() >= 2 && seg[0] == "api" && seg[1] == "v1") {
+    route.version = "v1";
+    i = 2;
+  } else if (seg.size() >= 3 && seg[0] == "apis") {
+    group = seg[1];
+    route.version = seg[2];
+    i = 3;
+  } else {
+    return SendError(resp, NotFound("the server could not find the requested resource"));
+  }
+  std::string plural;
+  if (i < seg.size() && seg[i] == "namespaces" && i + 2 < seg.size()) {
+    route.namespace_ = seg[i + 1];
+    plural = seg[i + 2];
+    i += 3;
+  } else if (i < seg.size()) {
+    plural = seg[i];
+    i += 1;
+  }
+  if (i < seg.size()) route.name = seg[i++];
+  if (i < seg.size()) route.subresource = seg[i++];
+  if (i < seg.size() || plural.empty()) {
+    return SendError(resp, NotFound("the server could not find the requested resource"));
+  }
+  route.kind = api::FindKindByResource(group, plural);
+  if (route.kind == nullptr ||
+      api::FindKindByApiVersion(group.empty() ? route.version : group + "/" + route.version,
+                                route.kind->kind) == nullptr) {
+    return SendError(resp, NotFound("the server could not find the requested resource (" +
+                                    plural + ")"));
+  }
+  if (!route.kind->namespaced && !route.namespace_.empty()) {
+    return SendError(resp, NotFound("the server could not find the requested resource"));
+  }
+  Dispatch(route, std::move(req), resp);
+}
+
+void ApiServer::Dispatch(const Route& route, HttpRequest req, std::shared_ptr<HttpResponder> resp) {
+  const api::KindInfo& kind = *route.kind;
+  const std::string& m = req.method;
+  if (route.name.empty()) {
+    if (m == "GET" && Truthy(req.QueryValue("watch"))) return HandleWatch(route, req, resp);
+    if (m == "GET") {
+      if (kind.kind == "Event") {
+        deps_.pool.Submit([this, route, req = std::move(req), resp] {
+          SendResult(resp, service_.ListEvents(route.namespace_, req.QueryValue("fieldSelector")), 200);
+        });
+        return;
+      }
+      deps_.pool.Submit([this, route, req = std::move(req), resp] {
+        ListQuery q{route.namespace_, req.QueryValue("labelSelector"), req.QueryValue("fieldSelector")};
+        SendResult(resp, service_.List(*route.kind, q), 200);
+      });
+      return;
+    }
+    if (m == "POST") {
+      if (kind.namespaced && route.namespace_.empty()) {
+        return SendError(resp, InvalidArgument("a namespace is required to create " + kind.plural));
+      }
+      deps_.pool.Submit([this, route, req = std::move(req), resp] {
+        SendResult(resp, service_.Create(*route.kind, route.namespace_, req.body), 201);
+      });
+      return;
+    }
+    return SendError(resp, InvalidArgument("method " + m + " not allowed on a collection"));
+  }
+  if (kind.namespaced && route.namespace_.empty()) {
+    return SendError(resp, NotFound("the server could not find the requested resource"));
+  }
+  if (route.subresource == "exec" && kind.kind == "Sandbox") return HandleExec(route, req, resp);
+  if (route.subresource == "log" && kind.kind == "Sandbox") return HandleLog(route, req, resp);
+  if (!route.subresource.empty() && route.subresource != "status") {
+    return SendError(resp, NotFound("the server could not find the requested resource"));
+  }
+  const bool status = route.subresource == "status";
+  deps_.pool.Submit([this, route, status, req = std::move(req), resp] {
+    const api::KindInfo& kind = *route.kind;
+    const std::string& m = req.method;
+    if (m == "GET") return SendResult(resp, service_.Get(kind, route.namespace_, route.name), 200);
+    if (m == "PUT" && status) {
+      return SendResult(resp, service_.UpdateStatus(kind, route.namespace_, route.name, req.body), 200);
+    }
+    if (m == "PUT") {
+      return SendResult(resp, service_.Update(kind, route.namespace_, route.name, req.body), 200);
+    }
+    if (m == "PATCH" && !status) {
+      auto ct = req.headers.find("content-type");
+      return SendResult(resp,
+                        service_.Patch(kind, route.namespace_, route.name, req.body,
+                                       ct == req.headers.end() ? "" : ct->second),
+                        200);
+    }
+    if (m == "DELETE" && !status) {
+      return SendResult(resp, service_.Delete(kind, route.namespace_, route.name), 200);
+    }
+    SendError(resp, InvalidArgument("method " + m + " not allowed"));
+  });
+}
+
+// A watch: subscribe first (buffering), then replay the list or the log
+// from the requested resourceVersion, then stream live events — no event is
+// lost or sent twice between the two phases.
+void ApiServer::HandleWatch(const Route& route, const HttpRequest& req,
+                            std::shared_ptr<HttpResponder> resp) {
+  ListQuery q{route.namespace_, req.QueryValue("labelSelector"), req.QueryValue("fieldSelector")};
+  auto filter = ResourceService::MakeFilter(q);
+  if (!filter.ok()) return SendError(resp, filter.status());
+  int64_t from = 0;
+  if (std::string rv = req.QueryValue("resourceVersion"); !rv.empty()) {
+    try {
+      from = std::stoll(rv);
+    } catch (...) {
+      return SendError(resp, InvalidArgument("invalid resourceVersion \"" + rv + "\""));
+    }
+  }
+  struct Session {
+    std::mutex mu;
+    bool replaying = true;
+    int64_t last_sent = 0;
+    std::vector<store::WatchEvent> buffered;
+    uint64_t sub = 0;
+    std::atomic<bool> done{false};
+  };
+  auto session = std::make_shared<Session>();
+  const api::KindInfo* kind = route.kind;
+  std::string ns = route.namespace_;
+  auto matches = [kind, ns, f = *filter](const api::Object& o) {
+    return o.kind == kind->kind && o.api_version == kind->ApiVersion() &&
+           (ns.empty() || o.metadata.namespace_ == ns) && f(o);
+  };
+  auto send = [resp, session](const store::WatchEvent& ev) {
+    if (ev.resource_version <= session->last_sent) return;
+    session->last_sent = ev.resource_version;
+    resp->Write(WatchLine(WatchType(ev.type), ev.object.ToJson()));
+  };
+  resp->StartStream(200, kJson);
+  session->sub = deps_.store.Subscribe([session, matches, send](const store::WatchEvent& ev) {
+    if (session->done || !matches(ev.object)) return;
+    std::lock_guard<std::mutex> l(session->mu);
+    if (session->replaying) {
+      session->buffered.push_back(ev);
+    } else {
+      send(ev);
+    }
+  });
+  store::Store& store = deps_.store;
+  resp->OnClose([session, &store] {
+    if (!session->done.exchange(true)) store.Unsubscribe(session->sub);
+  });
+  int timeout = std::atoi(req.QueryValue("timeoutSeconds").c_str());
+  if (timeout > 0) {
+    deps_.loop.AddTimer(std::chrono::seconds(timeout), [resp] { resp->End(); });
+  }
+  deps_.pool.Submit([this, session, kind, q, from, matches, send, resp] {
+    std::vector<store::WatchEvent> replay;
+    if (from == 0) {
+      store::ListOptions opts;
+      opts.namespace_ = q.namespace_;
+      opts.filter = matches;
+      auto list = deps_.store.List(kind->group, kind->kind, opts);
+      if (!list.ok()) {
+        resp->Write(WatchLine("ERROR", StatusBody(list.status())));
+        return resp->End();
+      }
+      for (auto& o : list->items) {
+        replay.push_back({store::WatchEventType::kAdded, std::stoll(o.metadata.resource_version), o});
+      }
+      std::lock_guard<std::mutex> l(session->mu);
+      for (auto& ev : replay) {
+        resp->Write(WatchLine("ADDED", ev.object.ToJson()));
+      }
+      session->last_sent = list->resource_version;
+    } else {
+      auto events = deps_.store.EventsSince(from, kind->group, kind->kind);
+      if (!events.ok()) {
+        resp->Write(WatchLine("ERROR", StatusBody(events.status())));
+        return resp->End();
+      }
+      std::lock_guard<std::mutex> l(session->mu);
+      session->last_sent = from;
+      for (auto& ev : *events) {
+        if (matches(ev.object)) send(ev);
+      }
+    }
+    std::lock_guard<std::mutex> l(session->mu);
+    for (auto& ev : session->buffered) send(ev);
+    session->buffered.clear();
+    session->replaying = false;
+  });
+}
+
+void ApiServer::HandleExec(const Route& route, const HttpRequest& req,
+                           std::shared_ptr<HttpResponder> resp) {
+  if (req.method != "POST" && req.method != "GET") {
+    return SendError(resp, InvalidArgument("exec needs POST"));
+  }
+  auto upgrade = req.headers.find("upgrade");
+  if (upgrade == req.headers.end() || upgrade->second != frames::kUpgradeProtocol) {
+    return SendError(resp, InvalidArgument("exec needs an upgraded connection (Upgrade: " +
+                                           std::string(frames::kUpgradeProtocol) + ")"));
+  }
+  std::vector<std::string> command = req.QueryValues("command");
+  if (command.empty()) return SendError(resp, InvalidArgument("command: Required value"));
+  std::string container = req.QueryValue("container");
+  bool want_stdin = Truthy(req.QueryValue("stdin"));
+  bool tty = Truthy(req.QueryValue("tty"));
+
+  deps_.pool.Submit([this, route, command, container, want_stdin, tty, resp] {
+    auto obj = service_.Get(*route.kind, route.namespace_, route.name);
+    if (!obj.ok()) return SendError(resp, obj.status());
+    const std::string uid = obj->metadata.uid;
+    auto run = deps_.runtime.Get(uid);
+    if (!run || run->exited) {
+      return SendError(resp, FailedPrecondition("sandbox " + route.namespace_ + "/" + route.name +
+                                                " is not running"));
+    }
+    if (!container.empty() && !run->container_name.empty() && container != run->container_name) {
+      return SendError(resp, NotFound("container " + container + " is not valid for sandbox " +
+                                      route.name));
+    }
+    auto exec = deps_.runtime.ExecTemplate(uid);
+    if (!exec.ok()) return SendError(resp, exec.status());
+    exec->args = command;
+    exec->tty = tty;
+    Reaper::SpawnOptions opts;
+    opts.argv = deps_.runtime.runsc().Exec(run->container_id, *exec);
+    deps_.loop.Post([this, opts, want_stdin, resp] {
+      if (resp->closed()) return;
+      auto proc_holder = std::make_shared<std::unique_ptr<StreamingProcess>>();
+      auto proc = StreamingProcess::Start(
+          deps_.loop, opts,
+          [resp](int fd, std::string_view data) {
+            resp->WriteRaw(frames::Encode(fd == 2 ? frames::kStderr : frames::kStdout, data));
+          },
+          [resp, proc_holder](ExitStatus st) {
+            resp->WriteRaw(frames::Encode(frames::kStatus,
+                                          api::Json{{"exitCode", st.Code()}}.dump()));
+            resp->Close();
+          });
+      if (!proc.ok()) return SendError(resp, proc.status());
+      *proc_holder = std::move(*proc);
+      if (!want_stdin) (*proc_holder)->CloseStdin();
+      auto decoder = std::make_shared<frames::Decoder>();
+      std::weak_ptr<std::unique_ptr<StreamingProcess>> weak = proc_holder;
+      resp->Upgrade(
+          frames::kUpgradeProtocol,
+          [decoder, weak, resp](std::string_view data) {
+            auto p = weak.lock();
+            if (!p || !*p) return;
+            decoder->Feed(data);
+            bool error = false;
+            while (auto f = decoder->Next(&error)) {
+              if (f->channel != frames::kStdin) continue;
+              if (f->payload.empty()) {
+                (*p)->CloseStdin();
+              } else {
+                (*p)->WriteStdin(std::move(f->payload));
+              }
+            }
+            if (error) resp->Close();
+          },
+          [proc_holder] {
+            // The client went away: stop the command.
+            if (*proc_holder) (*proc_holder)->Kill(SIGKILL);
+          });
+    });
+  });
+}
+
+void ApiServer::HandleLog(const Route& route, const HttpRequest& req,
+                          std::shared_ptr<HttpResponder> resp) {
+  if (req.method != "GET") return SendError(resp, InvalidArgument("log needs GET"));
+  bool follow = Truthy(req.QueryValue("follow"));
+  long tail = -1;
+  if (std::string t = req.QueryValue("tailLines"); !t.empty()) tail = std::atol(t.c_str());
+  std::string container = req.QueryValue("container");
+  deps_.pool.Submit([this, route, follow, tail, container, resp] {
+    auto obj = service_.Get(*route.kind, route.namespace_, route.name);
+    if (!obj.ok()) return SendError(resp, obj.status());
+    auto sb = api::Sandbox::FromObject(*obj);
+    if (!sb.ok()) return SendError(resp, sb.status());
+    const auto& containers = sb->spec.pod_template.spec.containers;
+    std::string name = container;
+    if (name.empty() && !containers.empty()) name = containers[0].name;
+    bool known = false;
+    for (const auto& c : containers) known |= c.name == name;
+    if (!known) {
+      return SendError(resp, NotFound("container " + name + " is not valid for sandbox " + route.name));
+    }
+    std::string path = deps_.runtime.LogPath(obj->metadata.uid, name);
+    std::string text;
+    if (auto r = ReadFile(path); r.ok()) text = std::move(*r);
+    if (tail >= 0) {
+      size_t pos = text.size();
+      if (pos > 0 && text.back() == '\n') --pos;
+      long lines = 0;
+      while (pos > 0 && lines < tail) {
+        size_t nl = text.rfind('\n', pos - 1);
+        if (nl == std::string::npos) {
+          pos = 0;
+          break;
+        }
+        ++lines;
+        if (lines == tail) {
+          pos = nl + 1;
+          break;
+        }
+        pos = nl;
+      }
+      text = tail == 0 ? std::string() : text.substr(pos);
+    }
+    if (!follow) return resp->Send(200, "text/plain", std::move(text));
+    resp->StartStream(200, "text/plain");
+    if (!text.empty()) resp->Write(text);
+    // Follow: poll the file for growth until the client leaves or the
+    // sandbox is gone. The file is appended by the sandbox itself.
+    std::string uid = obj->metadata.uid;
+    std::thread([this, resp, path, uid, offset = ReadFile(path).ok() ? text.size() : 0] {
+      size_t off = offset;
+      struct stat st0;
+      if (::stat(path.c_str(), &st0) == 0) off = static_cast<size_t>(st0.st_size);
+      while (!resp->closed()) {
+        struct stat st;
+        if (::stat(path.c_str(), &st) != 0) break;
+        if (static_cast<size_t>(st.st_size) > off) {
+          std::ifstream in(path, std::ios::binary);
+          in.seekg(static_cast<std::streamoff>(off));
+          std::string chunk(static_cast<size_t>(st.st_size) - off, '\0');
+          in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+          chunk.resize(static_cast<size_t>(in.gcount()));
+          off += chunk.size();
+          if (!resp->Write(std::move(chunk))) break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      resp->End();
+    }).detach();
+  });
+}
+
+void ApiServer::HandleImages(const std::string& rest, HttpRequest req,
+                             std::shared_ptr<HttpResponder> resp) {
+  auto in_use = [this]() {
+    std::map<std::string, std::vector<std::string>> by_id;
+    auto list = deps_.store.List("agents.x-k8s.io", "Sandbox", {});
+    if (!list.ok()) return by_id;
+    for (const auto& o : list->items) {
+      auto sb = api::Sandbox::FromObject(o);
+      if (!sb.ok()) continue;
+      for (const auto& c : sb->spec.pod_template.spec.containers) {
+        if (auto img = deps_.images.Resolve(c.image); img.ok()) {
+          by_id[img->id].push_back(o.metadata.namespace_ + "/" + o.metadata.name);
+        }
+      }
+    }
+    return by_id;
+  };
+  auto to_json = [](const oci::ImageRecord& r, const std::vector<std::string>& users) {
+    return api::Json{{"names", r.names},
+                     {"id", r.id},
+                     {"manifestDigest", r.manifest_digest},
+                     {"size", r.size_bytes},
+                     {"unpackedSize", r.unpacked_bytes},
+                     {"created", FormatRfc3339(r.created_at)},
+                     {"inUseBy", users}};
+  };
+  if (rest.empty() && req.method == "GET") {
+    deps_.pool.Submit([this, resp, in_use, to_json] {
+      auto users = in_use();
+      api::Json items = api::Json::array();
+      for (const auto& r : deps_.images.List()) items.push_back(to_json(r, users[r.id]));
+      SendJson(resp, 200, {{"kind", "ImageList"}, {"apiVersion", "sbx.dev/v1"}, {"items", items}});
+    });
+    return;
+  }
+  if (rest == "/import" && req.method == "POST") {
+    deps_.pool.Submit([this, resp, req = std::move(req), to_json] {
+      std::string path = req.body_file;
+      std::string tmp;
+      if (path.empty()) {
+        tmp = JoinPath(deps_.images.root(), "upload-" + std::to_string(MonotonicMillis()) + ".tar");
+        if (Status s = WriteFileAtomic(tmp, req.body, 0600); !s.ok()) return SendError(resp, s);
+        path = tmp;
+      }
+      auto r = deps_.images.Import(path, req.QueryValue("name"));
+      if (!tmp.empty()) (void)RemoveAll(tmp);
+      if (!req.body_file.empty()) (void)RemoveAll(req.body_file);
+      if (!r.ok()) return SendError(resp, r.status());
+      api::Json items = api::Json::array();
+      for (const auto& rec : *r) items.push_back(to_json(rec, {}));
+      SendJson(resp, 200, {{"kind", "ImageList"}, {"apiVersion", "sbx.dev/v1"}, {"items", items}});
+      // Sandboxes waiting for this image retry now.
+      deps_.controller.EnqueueAll();
+    });
+    return;
+  }
+  if (rest.size() > 1 && req.method == "DELETE") {
+    std::string ref = UrlDecode(rest.substr(1), false);
+    deps_.pool.Submit([this, resp, ref, in_use] {
+      auto img = deps_.images.Resolve(ref);
+      if (!img.ok()) return SendError(resp, img.status());
+      auto users = in_use();
+      // Removing one of several names never removes content in use.
+      if (img->names.size() <= 1 && !users[img->id].empty()) {
+        return SendError(resp, Conflict("image \"" + ref + "\" is in use by sandbox " +
+                                        users[img->id].front()));
+      }
+      Status s = deps_.images.Remove(ref);
+      if (!s.ok()) return SendError(resp, s);
+      SendJson(resp, 200, {{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Success"},
+                           {"details", {{"name", ref}, {"kind", "images"}}}});
+    });
+    return;
+  }
+  SendError(resp, NotFound("the server could not find the requested resource"));
+}
+
+}  // namespace sbx::daemon

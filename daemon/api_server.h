@@ -1,0 +1,69 @@
+// ApiServer: the Kubernetes-style REST API of sbxd, on top of HttpServer.
+//
+// Transport only: it parses the URL into (kind, namespace, name,
+// subresource), hands blocking work (store, image store, runsc) to the
+// worker pool through ResourceService and the session classes, and writes
+// the answer. Errors become Kubernetes Status objects via http_status.
+//
+// Paths:
+//   /version, /healthz
+//   /api/v1/namespaces[/{name}]
+//   /api/v1/namespaces/{ns}/{secrets|configmaps|events}[/{name}]
+//   /apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}[/status|exec|log]]
+//   /apis/{group}/{version}/{plural}                  (all namespaces)
+//   /apis/sbx.dev/v1/images[/import|/{ref}]
+//
+// Loop-affine: Handle() runs on the loop thread.
+#ifndef SBX_DAEMON_API_SERVER_H_
+#define SBX_DAEMON_API_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "api/object.h"
+#include "common/time.h"
+#include "daemon/event_loop.h"
+#include "daemon/http_server.h"
+#include "daemon/resource_service.h"
+#include "daemon/runtime.h"
+#include "daemon/sandbox_controller.h"
+#include "oci/image_store.h"
+#include "store/store.h"
+
+namespace sbx::daemon {
+
+struct ApiDeps {
+  store::Store& store;
+  oci::ImageStore& images;
+  SandboxRuntime& runtime;
+  SandboxController& controller;
+  EventLoop& loop;
+  WorkerPool& pool;
+  const Clock& clock;
+  api::Json version;  // served at /version
+};
+
+class ApiServer {
+ public:
+  explicit ApiServer(ApiDeps deps);
+  void Handle(HttpRequest req, std::shared_ptr<HttpResponder> resp);
+
+  // True for requests whose body is spooled to a file (image import).
+  static bool SpoolBody(const HttpRequest& req);
+
+ private:
+  struct Route;
+  void Dispatch(const Route& route, HttpRequest req, std::shared_ptr<HttpResponder> resp);
+  void HandleWatch(const Route& route, const HttpRequest& req, std::shared_ptr<HttpResponder> resp);
+  void HandleExec(const Route& route, const HttpRequest& req, std::shared_ptr<HttpResponder> resp);
+  void HandleLog(const Route& route, const HttpRequest& req, std::shared_ptr<HttpResponder> resp);
+  Status Admit(const api::Object& obj);
+  void HandleImages(const std::string& rest, HttpRequest req, std::shared_ptr<HttpResponder> resp);
+
+  ApiDeps deps_;
+  ResourceService service_;
+};
+
+}  // namespace sbx::daemon
+
+#endif  // SBX_DAEMON_API_SERVER_H_

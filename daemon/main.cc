@@ -1,0 +1,257 @@
+// sbxd: wires the store, image store, runsc runtime, controller and API
+// server together and runs the loop. All behaviour lives in the libraries.
+#include <signal.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "api/decode.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "daemon/api_server.h"
+#include "daemon/event_loop.h"
+#include "daemon/http_server.h"
+#include "daemon/process.h"
+#include "daemon/resource_service.h"
+#include "daemon/runtime.h"
+#include "daemon/sandbox_controller.h"
+#include "oci/image_store.h"
+#include "oci/probe.h"
+#include "store/store.h"
+
+#ifndef SBX_VERSION
+#define SBX_VERSION "0.0.0"
+#endif
+
+namespace sbx::daemon {
+namespace {
+
+struct Flags {
+  std::string state_dir = "/var/lib/sbx";
+  std::string run_dir = "/run/sbx";
+  std::string socket;
+  std::string runsc = "runsc";
+  std::string platform = "auto";
+  std::string log_level = "info";
+  bool log_json = false;
+  size_t workers = 4;
+};
+
+constexpr char kUsage[] = R"(Usage: sbxd [flags]
+
+sbxd runs agent-sandbox objects (Sandbox, ...) in gVisor sandboxes on this host
+and serves the Kubernetes-style API on a Unix socket.
+
+Flags:
+  --state-dir DIR    persistent state: database, images, sandbox bundles and logs
+                     (default /var/lib/sbx)
+  --run-dir DIR      runtime state: runsc root, API socket (default /run/sbx)
+  --socket PATH      API socket (default RUN_DIR/sbxd.sock)
+  --runsc PATH       runsc binary (default: runsc on PATH)
+  --platform NAME    auto | kvm | systrap | ptrace (default auto: the first of
+                     kvm, systrap, ptrace that boots on this host)
+  --workers N        controller worker threads (default 4)
+  --log-level LEVEL  debug | info | warning | error (default info)
+  --log-format FMT   text | json (default text)
+  --version          print the version and exit
+  --help             this text
+)";
+
+bool ParseFlags(int argc, char** argv, Flags* f) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string value;
+    auto eq = a.find('=');
+    if (eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    }
+    auto next = [&](std::string* out) {
+      if (eq != std::string::npos) {
+        *out = value;
+        return true;
+      }
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "sbxd: flag %s needs a value\n", a.c_str());
+        return false;
+      }
+      *out = argv[++i];
+      return true;
+    };
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (a == "--version") {
+      std::printf("sbxd %s\n", SBX_VERSION);
+      std::exit(0);
+    } else if (a == "--state-dir") {
+      if (!next(&f->state_dir)) return false;
+    } else if (a == "--run-dir") {
+      if (!next(&f->run_dir)) return false;
+    } else if (a == "--socket") {
+      if (!next(&f->socket)) return false;
+    } else if (a == "--runsc") {
+      if (!next(&f->runsc)) return false;
+    } else if (a == "--platform") {
+      if (!next(&f->platform)) return false;
+    } else if (a == "--log-level") {
+      if (!next(&f->log_level)) return false;
+    } else if (a == "--log-format") {
+      std::string v;
+      if (!next(&v)) return false;
+      if (v != "text" && v != "json") {
+        std::fprintf(stderr, "sbxd: --log-format: must be text or json, not \"%s\"\n", v.c_str());
+        return false;
+      }
+      f->log_json = v == "json";
+    } else if (a == "--workers") {
+      std::string v;
+      if (!next(&v)) return false;
+      f->workers = static_cast<size_t>(std::atoi(v.c_str()));
+      if (f->workers == 0 || f->workers > 256) {
+        std::fprintf(stderr, "sbxd: --workers: must be between 1 and 256\n");
+        return false;
+      }
+    } else {
+      std::fprintf(stderr, "sbxd: unknown flag %s (see --help)\n", a.c_str());
+      return false;
+    }
+  }
+  if (f->platform != "auto" && f->platform != "kvm" && f->platform != "systrap" &&
+      f->platform != "ptrace") {
+    std::fprintf(stderr, "sbxd: --platform: must be auto, kvm, systrap or ptrace, not \"%s\"\n",
+                 f->platform.c_str());
+    return false;
+  }
+  log::Level level;
+  if (!log::ParseLevel(f->log_level, &level)) {
+    std::fprintf(stderr, "sbxd: --log-level: unknown level \"%s\"\n", f->log_level.c_str());
+    return false;
+  }
+  log::SetLevel(level);
+  log::SetJson(f->log_json);
+  if (f->socket.empty()) f->socket = JoinPath(f->run_dir, "sbxd.sock");
+  return true;
+}
+
+int Run(const Flags& flags) {
+  Reaper::Get().Start();
+  for (const auto& d : {flags.state_dir, flags.run_dir}) {
+    if (Status s = MakeDirs(d, 0711); !s.ok()) {
+      SBX_LOG(kError) << s.ToString();
+      return 1;
+    }
+  }
+  SystemClock clock;
+  auto store = store::Store::Open(JoinPath(flags.state_dir, "sbx.db"), &clock);
+  if (!store.ok()) {
+    SBX_LOG(kError) << "open store: " << store.status().ToString();
+    return 1;
+  }
+  ResourceService bootstrap(**store);
+  if (Status s = bootstrap.EnsureNamespace("default"); !s.ok()) {
+    SBX_LOG(kError) << "create namespace default: " << s.ToString();
+    return 1;
+  }
+  auto images = oci::ImageStore::Open(JoinPath(flags.state_dir, "images"));
+  if (!images.ok()) {
+    SBX_LOG(kError) << "open image store: " << images.status().ToString();
+    return 1;
+  }
+
+  ReaperCommandRunner runner;
+  auto caps = oci::ProbeRunsc(runner, flags.runsc, flags.platform, JoinPath(flags.run_dir, "probe"),
+                              JoinPath(flags.state_dir, "runsc-probe.json"),
+                              std::chrono::seconds(3));
+  if (!caps.ok()) {
+    SBX_LOG(kError) << "runsc: " << caps.status().ToString();
+    return 1;
+  }
+  SBX_LOG(kInfo) << "runsc " << caps->version << " platform " << caps->platform;
+
+  RuntimeOptions ro;
+  ro.state_dir = flags.state_dir;
+  ro.run_dir = flags.run_dir;
+  ro.runsc.binary = caps->binary.empty() ? flags.runsc : caps->binary;
+  ro.runsc.root = JoinPath(flags.run_dir, "runsc");
+  ro.runsc.platform = caps->platform;
+  ro.runsc.network = "none";
+  ro.runsc.overlay2 = "root:memory";
+  if (Status s = MakeDirs(ro.runsc.root, 0700); !s.ok()) {
+    SBX_LOG(kError) << s.ToString();
+    return 1;
+  }
+
+  SandboxController* controller_ptr = nullptr;
+  SandboxRuntime runtime(ro, runner, [&controller_ptr](const std::string& uid) {
+    if (controller_ptr != nullptr) controller_ptr->OnRuntimeExit(uid);
+  });
+
+  std::set<std::string> live;
+  if (auto list = (*store)->List("agents.x-k8s.io", "Sandbox", {}); list.ok()) {
+    for (const auto& o : list->items) live.insert(o.metadata.uid);
+  }
+  if (Status s = runtime.Recover(live); !s.ok()) {
+    SBX_LOG(kError) << "recover sandboxes: " << s.ToString();
+    return 1;
+  }
+
+  ControllerOptions co;
+  co.workers = flags.workers;
+  SandboxController controller(**store, **images, runtime, clock, co);
+  controller_ptr = &controller;
+
+  EventLoop loop;
+  WorkerPool pool(std::max<size_t>(4, flags.workers));
+  api::Json version = {{"gitVersion", "v" SBX_VERSION},
+                       {"platform", "linux/amd64"},
+                       {"runsc", {{"version", caps->version},
+                                  {"platform", caps->platform},
+                                  {"platforms", caps->platforms}}}};
+  ApiServer api({**store, **images, runtime, controller, loop, pool, clock, version});
+  HttpServerOptions ho;
+  ho.spool_body = &ApiServer::SpoolBody;
+  ho.spool_dir = JoinPath(flags.state_dir, "images");
+  HttpServer server(loop, ho, [&api](HttpRequest req, std::shared_ptr<HttpResponder> resp) {
+    api.Handle(std::move(req), std::move(resp));
+  });
+  if (Status s = server.Listen(flags.socket); !s.ok()) {
+    SBX_LOG(kError) << "listen: " << s.ToString();
+    return 1;
+  }
+  controller.Start();
+
+  uv_signal_t sigterm, sigint;
+  uv_signal_init(loop.uv(), &sigterm);
+  uv_signal_init(loop.uv(), &sigint);
+  auto on_signal = [](uv_signal_t* h, int signum) {
+    SBX_LOG(kInfo) << "signal " << signum << ": shutting down (sandboxes keep running)";
+    static_cast<EventLoop*>(h->data)->Stop();
+  };
+  sigterm.data = &loop;
+  sigint.data = &loop;
+  uv_signal_start(&sigterm, on_signal, SIGTERM);
+  uv_signal_start(&sigint, on_signal, SIGINT);
+
+  SBX_LOG(kInfo) << "sbxd " << SBX_VERSION << " listening on " << flags.socket;
+  loop.Run();
+
+  server.Shutdown();
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
+  controller.Stop();
+  controller_ptr = nullptr;
+  return 0;
+}
+
+}  // namespace
+}  // namespace sbx::daemon
+
+int main(int argc, char** argv) {
+  sbx::daemon::Flags flags;
+  if (!sbx::daemon::ParseFlags(argc, argv, &flags)) return 2;
+  return sbx::daemon::Run(flags);
+}

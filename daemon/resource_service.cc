@@ -1,0 +1,265 @@
+#include "daemon/resource_service.h"
+
+#include <algorithm>
+
+#include "api/decode.h"
+#include "api/selector.h"
+#include "common/strings.h"
+#include "daemon/sandbox_controller.h"
+
+namespace sbx::daemon {
+
+namespace {
+
+constexpr int kMaxConflictRetries = 5;
+
+bool IsSandbox(const api::KindInfo& kind) { return kind.kind == "Sandbox"; }
+
+void EnsureRuntimeFinalizer(const api::KindInfo& kind, api::Object* obj) {
+  if (!IsSandbox(kind) || obj->metadata.deletion_timestamp) return;
+  auto& f = obj->metadata.finalizers;
+  if (std::find(f.begin(), f.end(), kRuntimeFinalizer) == f.end()) f.push_back(kRuntimeFinalizer);
+}
+
+store::ObjectKey KeyOf(const api::KindInfo& kind, const std::string& ns, const std::string& name) {
+  return store::ObjectKey{kind.group, kind.kind, kind.namespaced ? ns : "", name};
+}
+
+}  // namespace
+
+std::string QualifiedResource(const api::KindInfo& kind) {
+  return kind.group.empty() ? kind.plural : kind.plural + "." + kind.group;
+}
+
+Result<std::function<bool(const api::Object&)>> ResourceService::MakeFilter(const ListQuery& q) {
+  std::optional<api::LabelSelector> labels;
+  if (!q.label_selector.empty()) {
+    SBX_ASSIGN_OR_RETURN(auto sel, api::ParseLabelSelector(q.label_selector));
+    labels = std::move(sel);
+  }
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (const auto& term : Split(q.field_selector, ',')) {
+    std::string_view t = Trim(term);
+    if (t.empty()) continue;
+    auto eq = t.find('=');
+    if (eq == std::string_view::npos) {
+      return InvalidArgument("invalid field selector term \"" + std::string(t) + "\"");
+    }
+    std::string field(Trim(t.substr(0, eq)));
+    std::string_view value = t.substr(eq + 1);
+    if (!value.empty() && value.front() == '=') value.remove_prefix(1);
+    if (field != "metadata.name" && field != "metadata.namespace") {
+      return InvalidArgument("field label not supported: " + field);
+    }
+    fields.emplace_back(field, std::string(Trim(value)));
+  }
+  return std::function<bool(const api::Object&)>(
+      [labels = std::move(labels), fields = std::move(fields)](const api::Object& o) {
+        if (labels && !labels->Matches(o.metadata.labels)) return false;
+        for (const auto& [f, v] : fields) {
+          const std::string& have = f == "metadata.name" ? o.metadata.name : o.metadata.namespace_;
+          if (have != v) return false;
+        }
+        return true;
+      });
+}
+
+Result<api::Object> ResourceService::Get(const api::KindInfo& kind, const std::string& ns,
+                                         const std::string& name) {
+  return store_.Get(KeyOf(kind, ns, name));
+}
+
+Result<api::Json> ResourceService::List(const api::KindInfo& kind, const ListQuery& query) {
+  SBX_ASSIGN_OR_RETURN(auto filter, MakeFilter(query));
+  store::ListOptions opts;
+  opts.namespace_ = kind.namespaced ? query.namespace_ : "";
+  opts.filter = filter;
+  SBX_ASSIGN_OR_RETURN(auto list, store_.List(kind.group, kind.kind, opts));
+  api::Json items = api::Json::array();
+  for (const auto& o : list.items) items.push_back(o.ToJson());
+  return api::Json{{"kind", kind.kind + "List"},
+                   {"apiVersion", kind.ApiVersion()},
+                   {"metadata", {{"resourceVersion", std::to_string(list.resource_version)}}},
+                   {"items", std::move(items)}};
+}
+
+Result<api::Object> ResourceService::DecodeBody(const api::KindInfo& kind, const std::string& ns,
+                                                std::string_view body) {
+  SBX_ASSIGN_OR_RETURN(auto docs, api::ParseDocuments(body, "request body"));
+  if (docs.size() != 1) {
+    return InvalidArgument("request body must hold exactly one object, found " +
+                           std::to_string(docs.size()));
+  }
+  SBX_ASSIGN_OR_RETURN(api::Object obj, api::DecodeObject(docs[0]));
+  if (obj.kind != kind.kind) {
+    return InvalidArgument("the kind of the provided object (" + obj.kind +
+                           ") does not match the resource in the request path (" + kind.plural +
+                           ")");
+  }
+  if (kind.namespaced) {
+    if (!obj.metadata.namespace_.empty() && obj.metadata.namespace_ != ns) {
+      return InvalidArgument(
+          "the namespace of the provided object does not match the namespace sent on the "
+          "request");
+    }
+    obj.metadata.namespace_ = ns;
+  } else {
+    obj.metadata.namespace_.clear();
+  }
+  return obj;
+}
+
+Result<api::Object> ResourceService::Create(const api::KindInfo& kind, const std::string& ns,
+                                            std::string_view body) {
+  SBX_ASSIGN_OR_RETURN(api::Object obj, DecodeBody(kind, ns, body));
+  if (kind.namespaced) {
+    auto nsobj = store_.Get({"", "Namespace", "", ns});
+    if (!nsobj.ok()) {
+      if (nsobj.status().code() == Code::kNotFound) {
+        return NotFound("namespaces \"" + ns + "\" not found");
+      }
+      return nsobj.status();
+    }
+    if (nsobj->metadata.deletion_timestamp) {
+      return FailedPrecondition("namespace " + ns + " is being terminated");
+    }
+  }
+  if (admission_) SBX_RETURN_IF_ERROR(admission_(obj));
+  EnsureRuntimeFinalizer(kind, &obj);
+  return store_.Create(obj);
+}
+
+Result<api::Object> ResourceService::UpdateDecoded(const api::KindInfo& kind, api::Object obj) {
+  SBX_ASSIGN_OR_RETURN(api::Object old, store_.Get(KeyOf(kind, obj.metadata.namespace_,
+                                                          obj.metadata.name)));
+  SBX_RETURN_IF_ERROR(api::ValidateUpdate(old, obj));
+  if (admission_ && old.body.value("spec", api::Json()) != obj.body.value("spec", api::Json())) {
+    SBX_RETURN_IF_ERROR(admission_(obj));
+  }
+  // The runtime finalizer is the server's, not the client's: a manifest
+  // applied again must not drop it.
+  if (std::find(old.metadata.finalizers.begin(), old.metadata.finalizers.end(),
+                kRuntimeFinalizer) != old.metadata.finalizers.end()) {
+    EnsureRuntimeFinalizer(kind, &obj);
+  }
+  return store_.Update(obj);
+}
+
+Result<api::Object> ResourceService::Update(const api::KindInfo& kind, const std::string& ns,
+                                            const std::string& name, std::string_view body) {
+  SBX_ASSIGN_OR_RETURN(api::Object obj, DecodeBody(kind, ns, body));
+  if (obj.metadata.name != name) {
+    return InvalidArgument("the name of the object (" + obj.metadata.name +
+                           ") does not match the name on the URL (" + name + ")");
+  }
+  return UpdateDecoded(kind, std::move(obj));
+}
+
+Result<api::Object> ResourceService::Patch(const api::KindInfo& kind, const std::string& ns,
+                                           const std::string& name, std::string_view body,
+                                           std::string_view content_type) {
+  if (content_type.find("merge-patch+json") == std::string_view::npos &&
+      content_type.find("application/json") == std::string_view::npos) {
+    return Status(Code::kInvalidArgument,
+                  "unsupported patch type \"" + std::string(content_type) +
+                      "\": use application/merge-patch+json");
+  }
+  api::Json patch;
+  try {
+    patch = api::Json::parse(body);
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("invalid JSON patch body: ") + e.what());
+  }
+  if (!patch.is_object()) return InvalidArgument("merge patch must be a JSON object");
+  const bool pinned = patch.contains("metadata") && patch["metadata"].is_object() &&
+                      patch["metadata"].contains("resourceVersion");
+  for (int attempt = 0;; ++attempt) {
+    SBX_ASSIGN_OR_RETURN(api::Object cur, store_.Get(KeyOf(kind, ns, name)));
+    api::Json doc = cur.ToJson();
+    doc.merge_patch(patch);
+    SBX_ASSIGN_OR_RETURN(api::Object obj, DecodeBody(kind, ns, doc.dump()));
+    if (obj.metadata.name != name) return InvalidArgument("metadata.name cannot be patched");
+    if (!pinned) obj.metadata.resource_version = cur.metadata.resource_version;
+    auto r = UpdateDecoded(kind, std::move(obj));
+    if (r.ok() || pinned || r.status().code() != Code::kConflict ||
+        attempt >= kMaxConflictRetries) {
+      return r;
+    }
+  }
+}
+
+Result<api::Object> ResourceService::UpdateStatus(const api::KindInfo& kind, const std::string& ns,
+                                                  const std::string& name, std::string_view body) {
+  if (!kind.has_status) return NotFound(QualifiedResource(kind) + " has no status subresource");
+  SBX_ASSIGN_OR_RETURN(api::Object obj, DecodeBody(kind, ns, body));
+  if (obj.metadata.name != name) {
+    return InvalidArgument("the name of the object does not match the name on the URL");
+  }
+  return store_.UpdateStatus(obj);
+}
+
+Result<api::Object> ResourceService::Delete(const api::KindInfo& kind, const std::string& ns,
+                                            const std::string& name) {
+  if (kind.kind == "Namespace") {
+    // Namespaces are deleted only when empty; sbx does not cascade.
+    for (const auto& k : api::AllKinds()) {
+      if (!k.namespaced || k.kind == "Event") continue;
+      store::ListOptions opts;
+      opts.namespace_ = name;
+      SBX_ASSIGN_OR_RETURN(auto list, store_.List(k.group, k.kind, opts));
+      if (!list.items.empty()) {
+        return Status(Code::kConflict, "namespace \"" + name + "\" is not empty: it holds " +
+                                           QualifiedResource(k) + " \"" +
+                                           list.items[0].metadata.name + "\"");
+      }
+    }
+  }
+  return store_.Delete(KeyOf(kind, ns, name));
+}
+
+Result<api::Json> ResourceService::ListEvents(const std::string& ns,
+                                              const std::string& field_selector) {
+  std::string uid, name, kind;
+  for (const auto& term : Split(field_selector, ',')) {
+    std::string_view t = Trim(term);
+    if (t.empty()) continue;
+    auto eq = t.find('=');
+    if (eq == std::string_view::npos) {
+      return InvalidArgument("invalid field selector term \"" + std::string(t) + "\"");
+    }
+    std::string field(Trim(t.substr(0, eq)));
+    std::string_view value = t.substr(eq + 1);
+    if (!value.empty() && value.front() == '=') value.remove_prefix(1);
+    if (field == "involvedObject.uid") uid = value;
+    else if (field == "involvedObject.name") name = value;
+    else if (field == "involvedObject.kind") kind = value;
+    else return InvalidArgument("field label not supported: " + field);
+  }
+  SBX_ASSIGN_OR_RETURN(auto events, store_.ListEvents(ns, uid));
+  api::Json items = api::Json::array();
+  for (const auto& e : events) {
+    if (!name.empty() && e.involved.name != name) continue;
+    if (!kind.empty() && e.involved.kind != kind) continue;
+    items.push_back(e.ToObject().ToJson());
+  }
+  return api::Json{{"kind", "EventList"},
+                   {"apiVersion", "v1"},
+                   {"metadata", {{"resourceVersion", std::to_string(store_.CurrentResourceVersion())}}},
+                   {"items", std::move(items)}};
+}
+
+Status ResourceService::EnsureNamespace(const std::string& name) {
+  auto got = store_.Get({"", "Namespace", "", name});
+  if (got.ok()) return Status::Ok();
+  if (got.status().code() != Code::kNotFound) return got.status();
+  api::Object ns;
+  ns.api_version = "v1";
+  ns.kind = "Namespace";
+  ns.metadata.name = name;
+  ns.body["spec"] = api::Json::object();
+  auto created = store_.Create(ns);
+  if (!created.ok() && created.status().code() != Code::kAlreadyExists) return created.status();
+  return Status::Ok();
+}
+
+}  // namespace sbx::daemon
