@@ -19,7 +19,9 @@ std::vector<FlagSpec> GlobalFlags() {
 }
 
 std::vector<Verb> AllVerbs() {
-  std::vector<Verb> verbs = {ApplyVerb(), GetVerb()};
+  std::vector<Verb> verbs = {ApplyVerb(), GetVerb(),  DescribeVerb(), DeleteVerb(),
+                             WaitVerb(),  ExecVerb(), LogsVerb()};
+  for (auto& v : ImageVerbs()) verbs.push_back(std::move(v));
   verbs.push_back(VersionVerb());
   return verbs;
 }
@@ -77,6 +79,40 @@ const api::KindInfo* Invocation::ResolveKind(std::string_view name) {
   const api::KindInfo* kind = api::FindKind(name);
   if (!kind) Fail("the server doesn't have a resource type \"" + std::string(name) + "\"");
   return kind;
+}
+
+std::vector<Json> Invocation::GetEach(const api::KindInfo& kind, std::string_view ns,
+                                      const std::vector<std::string>& names, int* rc) {
+  std::vector<Json> objects;
+  for (const auto& name : names) {
+    Result<Json> object = client.Get(kind, ns, name);
+    if (!object.ok()) {
+      *rc = FailRequest(object.status());
+      continue;
+    }
+    objects.push_back(std::move(object).value());
+  }
+  return objects;
+}
+
+void Invocation::PrintNoResources(const api::KindInfo& kind, std::string_view ns) {
+  if (!kind.namespaced || ns.empty()) {
+    err() << "No resources found\n";
+  } else {
+    err() << "No resources found in " << ns << " namespace.\n";
+  }
+}
+
+std::pair<std::string, std::vector<std::string>> SplitKindAndNames(
+    const std::vector<std::string>& args) {
+  std::string kind = args.empty() ? "" : args.front();
+  std::vector<std::string> names;
+  if (auto slash = kind.find('/'); slash != std::string::npos) {
+    names.push_back(kind.substr(slash + 1));
+    kind.resize(slash);
+  }
+  if (!args.empty()) names.insert(names.end(), args.begin() + 1, args.end());
+  return {kind, names};
 }
 
 int Main(const std::vector<std::string>& args, Env& env) {

@@ -252,8 +252,9 @@ Result<Json> ParseJsonBody(const std::string& body) {
 }  // namespace
 
 bool IsTransportError(const Status& status) {
+  std::string_view m = status.message();
   return status.code() == Code::kUnavailable &&
-         std::string_view(status.message()).starts_with(kTransportErrorPrefix);
+         (m.starts_with(kTransportErrorPrefix) || m.starts_with(kConnectionLostPrefix));
 }
 
 std::string_view ReasonForCode(Code code) {

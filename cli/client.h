@@ -80,8 +80,10 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{5000};
 };
 
-// Transport errors (no HTTP answer): Unavailable, with this message prefix.
+// Transport errors (no HTTP answer, or a stream cut short): Unavailable, with
+// one of these message prefixes. Their messages are printed as they are.
 inline constexpr std::string_view kTransportErrorPrefix = "Unable to connect to the server: ";
+inline constexpr std::string_view kConnectionLostPrefix = "error: lost connection to the server: ";
 bool IsTransportError(const Status& status);
 
 // The server's answer to a failed request, as a Status: code from the

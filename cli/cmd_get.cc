@@ -88,17 +88,12 @@ int RunGet(Invocation& inv) {
         "you must specify the type of resource to get. Use \"sbx get sandboxes\", \"sbx get "
         "secrets\", ...");
   }
-  std::string kind_name = args.front();
-  std::vector<std::string> names(args.begin() + 1, args.end());
-  if (auto slash = kind_name.find('/'); slash != std::string::npos) {
-    if (!names.empty()) {
-      return inv.Fail(
-          "there is no need to specify a resource type as a separate argument when "
-          "passing arguments in resource/name form");
-    }
-    names.push_back(kind_name.substr(slash + 1));
-    kind_name.resize(slash);
+  if (args.front().find('/') != std::string::npos && args.size() > 1) {
+    return inv.Fail(
+        "there is no need to specify a resource type as a separate argument when "
+        "passing arguments in resource/name form");
   }
+  auto [kind_name, names] = SplitKindAndNames(args);
   Result<Format> format = ParseFormat(inv.flags.String("output"));
   if (!format.ok()) return inv.Fail(format.status().message());
   const api::KindInfo* kind = inv.ResolveKind(kind_name);
@@ -116,14 +111,7 @@ int RunGet(Invocation& inv) {
   std::string resource_version;
   int rc = 0;
   if (!names.empty()) {
-    for (const auto& name : names) {
-      Result<Json> object = inv.client.Get(*kind, ns, name);
-      if (!object.ok()) {
-        rc = inv.FailRequest(object.status());
-        continue;
-      }
-      items.push_back(std::move(object).value());
-    }
+    items = inv.GetEach(*kind, ns, names, &rc);
     if (!items.empty()) printer.PrintResult(items, names.size() == 1);
   } else {
     Result<Json> list = inv.client.List(*kind, ns, ListOptions{selector, ""});
@@ -136,11 +124,7 @@ int RunGet(Invocation& inv) {
     }
     if (items.empty() &&
         (*format == Format::kTable || *format == Format::kWide || *format == Format::kName)) {
-      if (!kind->namespaced || all_ns) {
-        inv.err() << "No resources found\n";
-      } else {
-        inv.err() << "No resources found in " << ns << " namespace.\n";
-      }
+      inv.PrintNoResources(*kind, ns);
     } else {
       printer.PrintResult(items, false);
     }

@@ -75,7 +75,18 @@ struct Invocation {
   const api::KindInfo* ResolveKind(std::string_view name);
   // The namespace for a kind: "" for cluster-scoped kinds.
   std::string NamespaceFor(const api::KindInfo& kind) const { return kind.namespaced ? ns : ""; }
+  // GETs each named object; a failure is printed, sets *rc to 1, and the
+  // rest are still fetched.
+  std::vector<Json> GetEach(const api::KindInfo& kind, std::string_view ns,
+                            const std::vector<std::string>& names, int* rc);
+  // "No resources found in <ns> namespace." (or without the namespace for
+  // cluster-scoped kinds and all namespaces, ns empty), to err.
+  void PrintNoResources(const api::KindInfo& kind, std::string_view ns);
 };
+
+// "KIND NAME..." or "KIND/NAME" (get, describe): the kind word and the names.
+std::pair<std::string, std::vector<std::string>> SplitKindAndNames(
+    const std::vector<std::string>& args);
 
 // The whole CLI. `args` excludes the program name.
 int Main(const std::vector<std::string>& args, Env& env);

@@ -191,13 +191,29 @@ std::string HumanSize(int64_t bytes) {
   return buf;
 }
 
+std::string DockerHumanDuration(Duration d) {
+  using std::chrono::duration_cast;
+  long long seconds = duration_cast<std::chrono::seconds>(d).count();
+  if (seconds < 1) return "Less than a second";
+  if (seconds == 1) return "1 second";
+  if (seconds < 60) return std::to_string(seconds) + " seconds";
+  long long minutes = seconds / 60;
+  if (minutes == 1) return "About a minute";
+  if (minutes < 60) return std::to_string(minutes) + " minutes";
+  long long hours = (seconds + 1800) / 3600;  // rounded, as docker does
+  if (hours == 1) return "About an hour";
+  if (hours < 48) return std::to_string(hours) + " hours";
+  if (hours < 24 * 7 * 2) return std::to_string(hours / 24) + " days";
+  if (hours < 24 * 30 * 2) return std::to_string(hours / 24 / 7) + " weeks";
+  if (hours < 24 * 365 * 2) return std::to_string(hours / 24 / 30) + " months";
+  return std::to_string(seconds / 3600 / 24 / 365) + " years";
+}
+
 void TableWriter::Flush(std::ostream& out) {
-  constexpr size_t kMinWidth = 6;
-  constexpr size_t kPadding = 3;
   for (const auto& row : rows_) {
     for (size_t i = 0; i + 1 < row.size(); ++i) {
-      if (widths_.size() <= i) widths_.resize(i + 1, kMinWidth);
-      widths_[i] = std::max(widths_[i], RuneCount(row[i]) + kPadding);
+      if (widths_.size() <= i) widths_.resize(i + 1, min_width_);
+      widths_[i] = std::max(widths_[i], RuneCount(row[i]) + padding_);
     }
   }
   for (const auto& row : rows_) {
@@ -210,6 +226,69 @@ void TableWriter::Flush(std::ostream& out) {
   }
   out.flush();
   rows_.clear();
+}
+
+namespace {
+
+using Cells = std::vector<std::string_view>;
+
+// Go's tabwriter format(): the column block for `widths.size()` over lines
+// [line0, line1), recursing into the next column inside each block.
+void FormatColumns(const std::vector<Cells>& lines, size_t line0, size_t line1, size_t min_width,
+                   size_t padding, std::vector<size_t>& widths, std::string& out) {
+  auto write_lines = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      const Cells& cells = lines[i];
+      for (size_t j = 0; j < cells.size(); ++j) {
+        out += cells[j];
+        if (j < widths.size() && j + 1 < cells.size()) {
+          size_t w = RuneCount(cells[j]);
+          if (w < widths[j]) out.append(widths[j] - w, ' ');
+        }
+      }
+      out += '\n';
+    }
+  };
+  size_t column = widths.size();
+  for (size_t cur = line0; cur < line1; ++cur) {
+    if (column + 1 >= lines[cur].size()) continue;
+    write_lines(line0, cur);
+    line0 = cur;
+    size_t width = min_width;
+    for (; cur < line1 && column + 1 < lines[cur].size(); ++cur) {
+      width = std::max(width, RuneCount(lines[cur][column]) + padding);
+    }
+    widths.push_back(width);
+    FormatColumns(lines, line0, cur, min_width, padding, widths, out);
+    widths.pop_back();
+    line0 = cur;
+    if (cur == line1) return;
+  }
+  write_lines(line0, line1);
+}
+
+}  // namespace
+
+std::string Tabwrite(std::string_view text, size_t min_width, size_t padding) {
+  std::vector<Cells> lines;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    Cells cells;
+    for (;;) {
+      size_t tab = line.find('\t');
+      cells.push_back(line.substr(0, tab));
+      if (tab == std::string_view::npos) break;
+      line.remove_prefix(tab + 1);
+    }
+    lines.push_back(std::move(cells));
+    if (nl == std::string_view::npos) break;
+    text.remove_prefix(nl + 1);
+  }
+  std::string out;
+  std::vector<size_t> widths;
+  FormatColumns(lines, 0, lines.size(), min_width, padding, widths, out);
+  return out;
 }
 
 const Json* FindCondition(const Json& object, std::string_view type) {

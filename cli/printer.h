@@ -31,21 +31,35 @@ std::string AgeOf(const Json& timestamp, TimePoint now);
 
 // Docker's units.HumanSizeWithPrecision(size, 3): decimal units, "4.26MB".
 std::string HumanSize(int64_t bytes);
+// Docker's units.HumanDuration, for "CREATED" columns: "About a minute",
+// "3 hours", "2 weeks" (callers append " ago").
+std::string DockerHumanDuration(Duration d);
 
-// Aligns tab-separated cells as Go's text/tabwriter does for kubectl
-// (minwidth 6, padding 3, spaces, RememberWidths): every column but the last
-// is padded to its widest cell plus three spaces; widths only grow, so rows
-// flushed later (watch) line up with rows flushed earlier.
+// Aligns cells as Go's text/tabwriter does for kubectl's tables (minwidth 6,
+// padding 3, spaces, RememberWidths; docker uses minwidth 10): every column
+// but the last is padded to its widest cell plus the padding; widths only
+// grow, so rows flushed later (watch) line up with rows flushed earlier.
 class TableWriter {
  public:
+  explicit TableWriter(size_t min_width = 6, size_t padding = 3)
+      : min_width_(min_width), padding_(padding) {}
   void AddRow(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
   // Writes the rows added since the last Flush and forgets them.
   void Flush(std::ostream& out);
 
  private:
+  size_t min_width_;
+  size_t padding_;
   std::vector<std::vector<std::string>> rows_;
   std::vector<size_t> widths_;
 };
+
+// Go's text/tabwriter on a whole text (flags 0): lines are '\n'-terminated,
+// cells '\t'-terminated; a column is aligned over each run of consecutive
+// lines that have a tab-terminated cell in it, to the widest cell plus
+// `padding` (at least `min_width`). The text after a line's last tab is
+// not padded. kubectl describe uses (0, 2).
+std::string Tabwrite(std::string_view text, size_t min_width, size_t padding);
 
 struct TableOptions {
   bool wide = false;            // -o wide: extra columns

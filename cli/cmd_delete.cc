@@ -1,0 +1,169 @@
+// sbx delete KIND NAME... | KIND/NAME... | -f FILE|DIR|-
+// Deletion is two-phase on the server: DELETE returns while the runtime is
+// torn down, so by default we wait (watch) until the object is really gone.
+#include "cli/commands.h"
+#include "cli/printer.h"
+
+namespace sbx::cli {
+namespace {
+
+struct Target {
+  api::KindInfo kind;
+  std::string ns;
+  std::string name;
+};
+
+// Targets from the positional arguments; prints the error and returns
+// nullopt on a usage error.
+std::optional<std::vector<Target>> TargetsFromArgs(Invocation& inv) {
+  const std::vector<std::string>& args = inv.flags.args;
+  std::vector<Target> targets;
+  if (args.empty()) {
+    inv.Fail("You must provide one or more resources by argument or filename.");
+    return std::nullopt;
+  }
+  if (args.front().find('/') != std::string::npos) {
+    for (const auto& a : args) {
+      size_t slash = a.find('/');
+      if (slash == std::string::npos) {
+        inv.Fail(
+            "there is no need to specify a resource type as a separate argument when "
+            "passing arguments in resource/name form");
+        return std::nullopt;
+      }
+      const api::KindInfo* kind = inv.ResolveKind(a.substr(0, slash));
+      if (!kind) return std::nullopt;
+      targets.push_back({*kind, inv.NamespaceFor(*kind), a.substr(slash + 1)});
+    }
+    return targets;
+  }
+  const api::KindInfo* kind = inv.ResolveKind(args.front());
+  if (!kind) return std::nullopt;
+  if (args.size() == 1) {
+    inv.Fail("resource(s) were provided, but no name was specified");
+    return std::nullopt;
+  }
+  for (size_t i = 1; i < args.size(); ++i) {
+    targets.push_back({*kind, inv.NamespaceFor(*kind), args[i]});
+  }
+  return targets;
+}
+
+std::optional<std::vector<Target>> TargetsFromFiles(Invocation& inv) {
+  if (!inv.flags.args.empty()) {
+    inv.Fail("resource arguments cannot be combined with -f");
+    return std::nullopt;
+  }
+  Result<std::vector<Manifest>> manifests =
+      ReadManifests(inv.flags.Strings("filename"), inv.env.stdin_fd);
+  if (!manifests.ok()) {
+    inv.Fail(manifests.status().message());
+    return std::nullopt;
+  }
+  std::vector<Target> targets;
+  for (const auto& m : *manifests) {
+    Result<api::KindInfo> kind = KindOfManifest(m);
+    if (!kind.ok()) {
+      inv.Fail(kind.status().message());
+      return std::nullopt;
+    }
+    Result<std::string> ns = NamespaceOfManifest(inv, *kind, m);
+    if (!ns.ok()) {
+      inv.Fail(ns.status().message());
+      return std::nullopt;
+    }
+    std::string name;
+    if (m.object.contains("metadata") && m.object["metadata"].is_object()) {
+      name = m.object["metadata"].value("name", "");
+    }
+    if (name.empty()) {
+      inv.Fail("resource name may not be empty (in \"" + m.source + "\")");
+      return std::nullopt;
+    }
+    targets.push_back({*kind, *ns, name});
+  }
+  if (targets.empty()) {
+    inv.Fail("no objects passed to delete");
+    return std::nullopt;
+  }
+  return targets;
+}
+
+int RunDelete(Invocation& inv) {
+  bool from_files = inv.flags.Has("filename");
+  std::optional<std::vector<Target>> targets =
+      from_files ? TargetsFromFiles(inv) : TargetsFromArgs(inv);
+  if (!targets) return 1;
+  bool ignore_not_found = inv.flags.Bool("ignore-not-found");
+  bool wait = inv.flags.Bool("wait");
+  Deadline deadline = std::chrono::steady_clock::now() + inv.flags.Duration("timeout");
+
+  int rc = 0;
+  std::vector<std::pair<const Target*, std::string>> deleted;  // target, uid
+  for (const auto& t : *targets) {
+    Result<Json> gone = inv.client.Delete(t.kind, t.ns, t.name);
+    if (!gone.ok()) {
+      if (ignore_not_found && gone.status().code() == Code::kNotFound &&
+          !IsTransportError(gone.status())) {
+        continue;
+      }
+      rc = inv.FailRequest(gone.status());
+      continue;
+    }
+    inv.out() << KindDisplayName(t.kind) << " \"" << t.name << "\" deleted\n";
+    inv.out().flush();
+    std::string uid;
+    if (gone->contains("metadata") && (*gone)["metadata"].is_object()) {
+      uid = (*gone)["metadata"].value("uid", "");
+    }
+    deleted.emplace_back(&t, uid);
+  }
+  if (!wait) return rc;
+  for (const auto& [t, uid] : deleted) {
+    Result<bool> done = WaitForObject(
+        inv.client, t->kind, t->ns, t->name, deadline, [uid = uid](const Json* object) {
+          if (!object) return true;
+          // A new object under the same name.
+          return !uid.empty() &&
+                 object->value(Json::json_pointer("/metadata/uid"), std::string()) != uid;
+        });
+    if (!done.ok()) {
+      rc = inv.FailRequest(done.status());
+    } else if (!*done) {
+      rc = inv.Fail("timed out waiting for the condition on " + t->kind.plural + "/" + t->name);
+    }
+  }
+  return rc;
+}
+
+}  // namespace
+
+Verb DeleteVerb() {
+  return Verb{"delete",
+              "Delete objects by kind and name, or by file",
+              R"(Delete objects by kind and name, or those named in manifest files.
+
+sbxd deletes in two phases: the object is marked for deletion while its
+sandbox is torn down, then it is removed. By default this command waits until
+the objects are gone (--wait=false returns at once). A missing object is a
+NotFound error unless --ignore-not-found is given.
+
+Examples:
+  # Delete a sandbox and wait until its runtime is gone
+  sbx delete sandbox my-sandbox
+
+  # Delete what a manifest created, without waiting
+  sbx delete -f sandbox.yaml --wait=false
+
+Usage:
+  sbx delete (KIND NAME... | KIND/NAME... | -f FILENAME) [options]
+)",
+              {{"filename", 'f', FlagType::kStringList, "",
+                "Files or directories with the objects to delete, or - for stdin."},
+               {"wait", 0, FlagType::kBool, "true", "Wait until the objects are gone."},
+               {"timeout", 0, FlagType::kDuration, "60s", "How long to wait for the deletion."},
+               {"ignore-not-found", 0, FlagType::kBool, "", "Treat a missing object as deleted."}},
+              RunDelete};
+}
+
+}  // namespace sbx::cli
