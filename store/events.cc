@@ -103,10 +103,10 @@ Result<EventRecord> RecordEvent(Txn::State& s, const Object& involved, std::stri
                                 std::string_view reason, std::string_view message) {
   if (involved.metadata.name.empty()) return InvalidArgument("event: involved object has no name");
   TimePoint now = FromMicros(ToMicros(s.clock.Now()));
-  SBX_ASSIGN_OR_RETURN(Stmt find, s.db.Prepare(Select(
-                                      "WHERE involved_uid = ? AND type = ? AND reason = ? "
-                                      "AND message = ? AND involved_kind = ? "
-                                      "AND involved_namespace = ? AND involved_name = ? LIMIT 1")));
+  SBX_ASSIGN_OR_RETURN(
+      Stmt find, s.db.Prepare(Select("WHERE involved_uid = ? AND type = ? AND reason = ? "
+                                     "AND message = ? AND involved_kind = ? "
+                                     "AND involved_namespace = ? AND involved_name = ? LIMIT 1")));
   find.Bind(1, involved.metadata.uid)
       .Bind(2, type)
       .Bind(3, reason)
@@ -170,10 +170,9 @@ Result<EventRecord> RecordEvent(Txn::State& s, const Object& involved, std::stri
 
 Result<std::vector<EventRecord>> ListEvents(Db& db, std::string_view namespace_,
                                             std::string_view involved_uid) {
-  SBX_ASSIGN_OR_RETURN(Stmt stmt,
-                       db.Prepare(Select("WHERE (?1 = '' OR namespace = ?1) "
-                                         "AND (?2 = '' OR involved_uid = ?2) "
-                                         "ORDER BY last_us, first_us, name")));
+  SBX_ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(Select("WHERE (?1 = '' OR namespace = ?1) "
+                                                    "AND (?2 = '' OR involved_uid = ?2) "
+                                                    "ORDER BY last_us, first_us, name")));
   stmt.Bind(1, namespace_).Bind(2, involved_uid);
   return ReadAll(stmt);
 }
@@ -199,7 +198,8 @@ Status CollectOrphanEvents(Txn::State& s) {
   SBX_ASSIGN_OR_RETURN(std::vector<EventRecord> orphans, ReadAll(find));
   for (EventRecord& e : orphans) {
     SBX_ASSIGN_OR_RETURN(e.resource_version, NextResourceVersion(s));
-    SBX_ASSIGN_OR_RETURN(Stmt del, s.db.Prepare("DELETE FROM events WHERE namespace = ? AND name = ?"));
+    SBX_ASSIGN_OR_RETURN(Stmt del,
+                         s.db.Prepare("DELETE FROM events WHERE namespace = ? AND name = ?"));
     SBX_RETURN_IF_ERROR(del.Bind(1, e.namespace_).Bind(2, e.name).Run());
     SBX_RETURN_IF_ERROR(LogEvent(s, WatchEventType::kDeleted, e));
   }

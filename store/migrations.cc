@@ -127,16 +127,17 @@ Result<int> ReadSchemaVersion(Db& db) {
       db.Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"));
   SBX_ASSIGN_OR_RETURN(bool has_table, exists.Step());
   if (!has_table) return 0;
-  SBX_ASSIGN_OR_RETURN(Stmt max, db.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
+  SBX_ASSIGN_OR_RETURN(Stmt max,
+                       db.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
   SBX_ASSIGN_OR_RETURN(bool row, max.Step());
   if (!row) return 0;
   return static_cast<int>(max.ColumnInt(0));
 }
 
 Status MigrateTo(Db& db, int target) {
-  SBX_RETURN_IF_ERROR(db.Exec(
-      "CREATE TABLE IF NOT EXISTS schema_version ("
-      "  version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"));
+  SBX_RETURN_IF_ERROR(
+      db.Exec("CREATE TABLE IF NOT EXISTS schema_version ("
+              "  version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"));
   SBX_ASSIGN_OR_RETURN(int current, ReadSchemaVersion(db));
   if (current > target) {
     return FailedPrecondition("database " + db.path() + " has schema version " +

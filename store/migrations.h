@@ -5,18 +5,20 @@
 // crash leaves the database at N-1 or N, never between. Migrations are never
 // edited once released; a change to the schema is a new entry at the end.
 //
-// The schema after the latest migration:
+// The schema after the latest migration (the number is the migration that
+// introduced each table):
 //
-//   schema_version(version PK, name, applied_at)         -- written by MigrateTo
-//   resource_version(id=1 PK, value)                      -- the global counter   (1)
-//   objects(grp, kind, namespace, name PK; uid UNIQUE,    -- one row per object   (1)
-//           resource_version, object JSON)
-//   watch_log(resource_version PK, type, grp, kind,       -- ADDED/MODIFIED/DELETED (2)
-//             namespace, object JSON)
-//   watch_log_floor(id=1 PK, value)                       -- events with rv > value are retained (2)
-//   events(namespace, name PK; involved_*, type, reason,  -- core v1 Events      (3)
-//          message, source, count, first_us, last_us, resource_version)
-//   meta(key PK, value)                                   -- daemon bookkeeping   (3)
+//   schema_version(version PK, name, applied_at)    written by MigrateTo
+//   resource_version(id=1 PK, value)                the global counter (1)
+//   objects(grp, kind, namespace, name PK;          one row per object (1)
+//           uid UNIQUE, resource_version, object JSON)
+//   watch_log(resource_version PK, type, grp,       ADDED/MODIFIED/DELETED (2)
+//             kind, namespace, object JSON)
+//   watch_log_floor(id=1 PK, value)                 entries above value are kept (2)
+//   events(namespace, name PK; involved_*, type,    core v1 Events (3)
+//          reason, message, source, count,
+//          first_us, last_us, resource_version)
+//   meta(key PK, value)                             daemon bookkeeping (3)
 #ifndef SBX_STORE_MIGRATIONS_H_
 #define SBX_STORE_MIGRATIONS_H_
 

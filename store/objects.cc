@@ -164,8 +164,7 @@ Result<std::optional<Object>> Load(Db& db, const KindInfo& k, std::string_view n
   return std::optional<Object>(std::move(obj));
 }
 
-Result<Object> LoadExisting(Db& db, const KindInfo& k, std::string_view ns,
-                            std::string_view name) {
+Result<Object> LoadExisting(Db& db, const KindInfo& k, std::string_view ns, std::string_view name) {
   SBX_ASSIGN_OR_RETURN(std::optional<Object> obj, Load(db, k, ns, name));
   if (!obj) return ObjectNotFound(k, name);
   return std::move(*obj);
@@ -282,8 +281,7 @@ Result<Object> CreateIn(Txn::State& s, const Object& requested) {
       if (!existing) obj.metadata.name = candidate;
     }
     if (obj.metadata.name.empty()) {
-      return AlreadyExists(ResourceName(*k) + " with generateName \"" +
-                           obj.metadata.generate_name +
+      return AlreadyExists(ResourceName(*k) + " with generateName \"" + obj.metadata.generate_name +
                            "\": could not find a free name, try again");
     }
   } else {
@@ -326,11 +324,10 @@ Result<ListResult> ListIn(Txn::State& s, std::string_view group, std::string_vie
     const KindInfo* k = internal::FindKindByGroupKind(group, kind);
     if (k == nullptr) return KindNotServed(group, kind);
     std::string ns = k->namespaced ? opts.namespace_ : "";
-    SBX_ASSIGN_OR_RETURN(Stmt stmt,
-                         s.db.Prepare("SELECT object, resource_version FROM objects "
-                                      "WHERE grp = ?1 AND kind = ?2 "
-                                      "AND (?3 = '' OR namespace = ?3) "
-                                      "ORDER BY namespace, name"));
+    SBX_ASSIGN_OR_RETURN(Stmt stmt, s.db.Prepare("SELECT object, resource_version FROM objects "
+                                                 "WHERE grp = ?1 AND kind = ?2 "
+                                                 "AND (?3 = '' OR namespace = ?3) "
+                                                 "ORDER BY namespace, name"));
     stmt.Bind(1, k->group).Bind(2, k->kind).Bind(3, ns);
     while (true) {
       SBX_ASSIGN_OR_RETURN(bool row, stmt.Step());

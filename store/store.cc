@@ -208,8 +208,7 @@ int64_t Store::CurrentResourceVersion() {
   return *rv;
 }
 
-Result<std::vector<WatchEvent>> Store::EventsSince(int64_t resource_version,
-                                                   std::string_view group,
+Result<std::vector<WatchEvent>> Store::EventsSince(int64_t resource_version, std::string_view group,
                                                    std::string_view kind) {
   if (resource_version == 0) return std::vector<WatchEvent>();
   if (resource_version < 0) {
@@ -237,7 +236,8 @@ Result<std::vector<WatchEvent>> Store::EventsSince(int64_t resource_version,
       int64_t rv = stmt.ColumnInt(0);
       SBX_ASSIGN_OR_RETURN(WatchEventType type, ParseWatchEventType(stmt.ColumnText(1)));
       api::Json j = api::Json::parse(stmt.ColumnText(2), nullptr, /*allow_exceptions=*/false);
-      if (j.is_discarded()) return Internal("watch log entry " + std::to_string(rv) + " is corrupt");
+      if (j.is_discarded())
+        return Internal("watch log entry " + std::to_string(rv) + " is corrupt");
       SBX_ASSIGN_OR_RETURN(api::Object obj, api::Object::FromJson(j));
       out.push_back(WatchEvent{type, rv, std::move(obj)});
     }

@@ -46,8 +46,8 @@ namespace sbx::store {
 class Db;
 
 struct ObjectKey {
-  std::string group;  // "" for core kinds
-  std::string kind;   // "Sandbox"
+  std::string group;       // "" for core kinds
+  std::string kind;        // "Sandbox"
   std::string namespace_;  // "" for cluster-scoped kinds
   std::string name;
 };
@@ -84,7 +84,7 @@ struct EventRecord {
 };
 
 struct ListOptions {
-  std::string namespace_;  // empty: all namespaces
+  std::string namespace_;                          // empty: all namespaces
   std::function<bool(const api::Object&)> filter;  // optional; keeps objects it returns true for
 };
 

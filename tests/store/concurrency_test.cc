@@ -18,10 +18,10 @@
 namespace sbx::store {
 namespace {
 
-using testing::MakeConfigMap;
-using testing::MakeSandbox;
-using testing::MakeTempDir;
-using testing::StoreTest;
+using storetest::MakeConfigMap;
+using storetest::MakeSandbox;
+using storetest::MakeTempDir;
+using storetest::StoreTest;
 
 using ConcurrencyTest = StoreTest;
 

@@ -10,9 +10,9 @@
 namespace sbx::store {
 namespace {
 
-using testing::MakeSandbox;
-using testing::SandboxKey;
-using testing::StoreTest;
+using storetest::MakeSandbox;
+using storetest::SandboxKey;
+using storetest::StoreTest;
 
 using EventsTest = StoreTest;
 

@@ -13,7 +13,7 @@
 namespace sbx::store {
 namespace {
 
-using testing::MakeTempDir;
+using storetest::MakeTempDir;
 
 class MigrationsTest : public ::testing::Test {
  protected:
@@ -61,7 +61,7 @@ class MigrationsTest : public ::testing::Test {
 
   // An object row as version 1 wrote it.
   void InsertObjectV1(const std::string& name, int64_t rv) {
-    api::Object o = testing::MakeSandbox(name);
+    api::Object o = storetest::MakeSandbox(name);
     o.metadata.uid = "uid-" + name;
     o.metadata.resource_version = std::to_string(rv);
     o.metadata.generation = 1;
@@ -84,9 +84,7 @@ TEST_F(MigrationsTest, VersionsAreOrderedWithoutGaps) {
   EXPECT_EQ(LatestSchemaVersion(), expected - 1);
 }
 
-TEST_F(MigrationsTest, FreshDatabaseIsVersionZero) {
-  EXPECT_EQ(*ReadSchemaVersion(*db_), 0);
-}
+TEST_F(MigrationsTest, FreshDatabaseIsVersionZero) { EXPECT_EQ(*ReadSchemaVersion(*db_), 0); }
 
 TEST_F(MigrationsTest, Migration1CreatesObjectsAndCounter) {
   MigrateOrDie(1);
@@ -116,8 +114,9 @@ TEST_F(MigrationsTest, Migration2AddsWatchLogKeepingObjects) {
 TEST_F(MigrationsTest, Migration3AddsEventsAndMetaKeepingObjectsAndLog) {
   MigrateOrDie(2);
   InsertObjectV1("a", 1);
-  Exec("INSERT INTO watch_log VALUES (1, 'ADDED', 'agents.x-k8s.io', 'Sandbox', 'default', "
-       "(SELECT object FROM objects WHERE name = 'a'))");
+  Exec(
+      "INSERT INTO watch_log VALUES (1, 'ADDED', 'agents.x-k8s.io', 'Sandbox', 'default', "
+      "(SELECT object FROM objects WHERE name = 'a'))");
 
   MigrateOrDie(3);
 
@@ -137,12 +136,12 @@ TEST_F(MigrationsTest, StoreOpensOldDatabaseAndServesItsObjects) {
   auto store = Store::Open(path_, &clock);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   EXPECT_EQ((*store)->SchemaVersion(), LatestSchemaVersion());
-  auto a = (*store)->Get(testing::SandboxKey("a"));
+  auto a = (*store)->Get(storetest::SandboxKey("a"));
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   EXPECT_EQ(a->metadata.uid, "uid-a");
   EXPECT_EQ(a->metadata.resource_version, "4");
   EXPECT_EQ((*store)->EventsSince(3, "agents.x-k8s.io", "Sandbox").status().code(), Code::kGone);
-  auto next = (*store)->Create(testing::MakeSandbox("b"));
+  auto next = (*store)->Create(storetest::MakeSandbox("b"));
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->metadata.resource_version, "5");
   auto since = (*store)->EventsSince(4, "agents.x-k8s.io", "Sandbox");

@@ -8,11 +8,11 @@
 namespace sbx::store {
 namespace {
 
-using testing::MakeConfigMap;
-using testing::MakeSandbox;
-using testing::Rv;
-using testing::SandboxKey;
-using testing::StoreTest;
+using storetest::MakeConfigMap;
+using storetest::MakeSandbox;
+using storetest::Rv;
+using storetest::SandboxKey;
+using storetest::StoreTest;
 
 using ObjectsTest = StoreTest;
 

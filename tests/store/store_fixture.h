@@ -14,7 +14,7 @@
 #include "common/time.h"
 #include "store/store.h"
 
-namespace sbx::store::testing {
+namespace sbx::store::storetest {
 
 inline std::string MakeTempDir() {
   char tmpl[] = "/tmp/sbx-store-XXXXXX";
@@ -29,8 +29,8 @@ inline api::Object MakeSandbox(const std::string& name, const std::string& ns = 
   o.kind = "Sandbox";
   o.metadata.name = name;
   o.metadata.namespace_ = ns;
-  o.body["spec"] = {{"podTemplate",
-                     {{"spec", {{"containers", {{{"name", "main"}, {"image", "busybox"}}}}}}}}};
+  o.body["spec"] = {
+      {"podTemplate", {{"spec", {{"containers", {{{"name", "main"}, {"image", "busybox"}}}}}}}}};
   return o;
 }
 
@@ -80,6 +80,6 @@ class StoreTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
-}  // namespace sbx::store::testing
+}  // namespace sbx::store::storetest
 
 #endif  // SBX_TESTS_STORE_STORE_FIXTURE_H_
