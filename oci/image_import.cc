@@ -253,7 +253,14 @@ Result<StagedBlob> SourceReader::Stage(const std::string& rel_path,
                                        int64_t limit, const std::string& what) {
   std::string label = what + " " + (expected_digest.empty() ? rel_path : expected_digest);
   if (!expected_digest.empty()) {
-    if (auto it = staged_.find(expected_digest); it != staged_.end()) return it->second;
+    if (auto it = staged_.find(expected_digest); it != staged_.end()) {
+      if (expected_size >= 0 && it->second.size != expected_size) {
+        return InvalidArgument("size mismatch for " + label + ": descriptor says " +
+                               std::to_string(expected_size) + " bytes, blob has " +
+                               std::to_string(it->second.size));
+      }
+      return it->second;
+    }
   }
   Result<UniqueFd> in = OpenFileInRoot(root_.get(), rel_path);
   if (!in.ok()) {

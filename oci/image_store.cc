@@ -406,6 +406,7 @@ Result<std::vector<ImageRecord>> ImageStore::Import(const std::string& path,
         it->names.push_back(n);
       }
     }
+    std::sort(it->names.begin(), it->names.end());
   }
   if (Status s = WriteIndex(next); !s.ok()) {
     rollback();
@@ -444,7 +445,6 @@ std::vector<ImageRecord> ImageStore::List() const {
     std::lock_guard<std::mutex> lock(mu_);
     out = images_;
   }
-  for (ImageRecord& r : out) std::sort(r.names.begin(), r.names.end());
   std::sort(out.begin(), out.end(), [](const ImageRecord& a, const ImageRecord& b) {
     if (a.names.empty() != b.names.empty()) return b.names.empty();
     if (!a.names.empty() && a.names[0] != b.names[0]) return a.names[0] < b.names[0];

@@ -13,6 +13,8 @@
 //
 // Thread safety: all methods may be called from any thread. Imports and
 // removals run one at a time; Resolve and List never wait for an unpack.
+// Import and Remove do disk work (seconds for a large image): callers on an
+// event loop run them on a worker thread.
 #ifndef SBX_OCI_IMAGE_STORE_H_
 #define SBX_OCI_IMAGE_STORE_H_
 
@@ -30,7 +32,7 @@
 namespace sbx::oci {
 
 struct ImageRecord {
-  std::vector<std::string> names;  // normalised references ("docker.io/library/busybox:latest")
+  std::vector<std::string> names;  // normalised references, sorted
   std::string id;                  // config digest "sha256:..."
   std::string manifest_digest;
   ImageConfig config;
