@@ -161,8 +161,8 @@ Status Unpacker::Apply(struct archive* a, struct archive_entry* e) {
 
 Status Unpacker::ApplyWhiteout(const std::string& entry, std::vector<std::string> parts) {
   std::string victim = parts.back().substr(kWhiteoutPrefix.size());
-  if (victim.empty() || victim == ".") {
-    return InvalidArgument("refusing entry " + Quote(entry) + ": whiteout without a name");
+  if (victim.empty() || victim == "." || victim == "..") {
+    return InvalidArgument("refusing entry " + Quote(entry) + ": invalid whiteout name");
   }
   parts.back() = victim;
   // A whiteout only hides lower layers; this layer's own file stays.

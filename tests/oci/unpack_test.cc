@@ -227,6 +227,10 @@ TEST_F(UnpackTest, RefusesEntriesThatEscapeTheRootOrAreDevices) {
       {"hardlink dotdot target", {Hardlink("h", "../outside/victim")}, "is outside the root"},
       {"hardlink not extracted", {Hardlink("h", "later"), File("later", "x")}, "not extracted"},
       {"hardlink to directory", {Dir("d"), Hardlink("h", "d")}, "hardlink to directory"},
+      {"whiteout of the parent", {File(".wh...", "")}, "invalid whiteout name"},
+      {"nested whiteout of the parent", {Dir("a"), File("a/.wh...", "")}, "invalid whiteout name"},
+      {"whiteout of itself", {File(".wh..", "")}, "invalid whiteout name"},
+      {"empty whiteout", {File(".wh.", "")}, "invalid whiteout name"},
       {"char device", {Device("dev/null", false)}, "refusing entry \"dev/null\": device node"},
       {"block device", {Device("dev/sda", true)}, "device node"},
   };
