@@ -88,7 +88,9 @@ Result<UniqueFd> OpenDirBeneath(int root_fd, const std::vector<std::string>& com
 
 Result<UniqueFd> OpenFileInRoot(int root_fd, const std::string& rel_path) {
   struct open_how how {};
-  how.flags = O_RDONLY | O_CLOEXEC;
+  // O_NONBLOCK: a FIFO planted where a file should be must not hang the
+  // open; it is refused below as not a regular file.
+  how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   long fd = ::syscall(SYS_openat2, root_fd, rel_path.c_str(), &how, sizeof(how));
   if (fd < 0 && errno == ENOSYS) {
@@ -96,7 +98,8 @@ Result<UniqueFd> OpenFileInRoot(int root_fd, const std::string& rel_path) {
     if (parts.empty()) return InvalidArgument(Quote(rel_path) + " is not a file");
     SBX_ASSIGN_OR_RETURN(UniqueFd dir,
                          OpenDirBeneath(root_fd, parts, parts.size() - 1, false, rel_path));
-    fd = ::openat(dir.get(), parts.back().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    fd = ::openat(dir.get(), parts.back().c_str(),
+                  O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   }
   if (fd < 0) {
     if (errno == ENOENT) return NotFound(Quote(rel_path) + " does not exist");

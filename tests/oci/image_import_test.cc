@@ -312,6 +312,16 @@ std::vector<BadCase> BadCases() {
          return d + "/layout.tar";
        },
        Code::kInvalidArgument, "is missing from the image"},
+      {"blob is a fifo",
+       [](const std::string& d) {
+         WrittenImage w = WriteOciLayout(d + "/layout", Simple());
+         std::string p = BlobPath(d + "/layout", w.layer_digests[0]);
+         ::unlink(p.c_str());
+         EXPECT_EQ(::mkfifo(p.c_str(), 0644), 0);
+         TarDirectory(d + "/layout", d + "/layout.tar");
+         return d + "/layout.tar";
+       },
+       Code::kInvalidArgument, "is not a regular file"},
       {"oversized manifest",
        [](const std::string& d) {
          TestImage image = Simple();
