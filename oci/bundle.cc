@@ -51,10 +51,10 @@ std::vector<BundleMount> DefaultMounts() {
 const char kDefaultPathEnv[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 std::vector<std::string> DefaultCapabilities() {
-  return {"CAP_CHOWN",        "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
-          "CAP_MKNOD",        "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
-          "CAP_SETFCAP",      "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
-          "CAP_KILL",         "CAP_AUDIT_WRITE"};
+  return {"CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+          "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+          "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+          "CAP_KILL",    "CAP_AUDIT_WRITE"};
 }
 
 Result<std::vector<std::string>> ResolveArgs(const std::vector<std::string>& image_entrypoint,
@@ -146,8 +146,8 @@ Status WriteBundle(const std::string& bundle_dir, const BundleSpec& spec) {
     }
   }
   SBX_RETURN_IF_ERROR(MakeDirs(bundle_dir, 0700));
-  return WriteFileAtomic(JoinPath(bundle_dir, "config.json"),
-                         BuildRuntimeSpec(spec).dump(2) + "\n", 0600);
+  return WriteFileAtomic(JoinPath(bundle_dir, "config.json"), BuildRuntimeSpec(spec).dump(2) + "\n",
+                         0600);
 }
 
 }  // namespace sbx::oci

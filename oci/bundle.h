@@ -12,11 +12,10 @@
 #define SBX_OCI_BUNDLE_H_
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 #include "oci/user.h"

@@ -101,8 +101,8 @@ ssize_t WriteNoSigpipe(int fd, const char* data, size_t len) {
 }
 
 // Everything the child does between fork and exec; async-signal-safe only.
-[[noreturn]] void ExecChild(const char* path, char* const* argv, int in_fd, int out_fd,
-                            int err_fd, const char* cwd, int status_fd) {
+[[noreturn]] void ExecChild(const char* path, char* const* argv, int in_fd, int out_fd, int err_fd,
+                            const char* cwd, int status_fd) {
   ::setpgid(0, 0);
   sigset_t all;
   sigemptyset(&all);
@@ -245,15 +245,16 @@ Result<CommandResult> SimpleCommandRunner::Run(const CommandSpec& spec) {
         ssize_t w = WriteNoSigpipe(in_write.get(), spec.stdin_data.data() + stdin_off,
                                    spec.stdin_data.size() - stdin_off);
         if (w > 0) stdin_off += static_cast<size_t>(w);
-        if ((w < 0 && errno != EAGAIN && errno != EINTR) ||
-            stdin_off == spec.stdin_data.size()) {
+        if ((w < 0 && errno != EAGAIN && errno != EINTR) || stdin_off == spec.stdin_data.size()) {
           in_write.Reset();
         }
       }
-      if (out_idx >= 0 && pfds[out_idx].revents != 0 && !ReadAvailable(out_read.get(), &result.out)) {
+      if (out_idx >= 0 && pfds[out_idx].revents != 0 &&
+          !ReadAvailable(out_read.get(), &result.out)) {
         out_read.Reset();
       }
-      if (err_idx >= 0 && pfds[err_idx].revents != 0 && !ReadAvailable(err_read.get(), &result.err)) {
+      if (err_idx >= 0 && pfds[err_idx].revents != 0 &&
+          !ReadAvailable(err_read.get(), &result.err)) {
         err_read.Reset();
       }
     }

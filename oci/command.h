@@ -33,8 +33,8 @@ struct CommandSpec {
 };
 
 struct CommandResult {
-  int exit_code = -1;    // -1 when killed by a signal
-  int term_signal = 0;   // signal that ended the process, 0 if it exited
+  int exit_code = -1;   // -1 when killed by a signal
+  int term_signal = 0;  // signal that ended the process, 0 if it exited
   bool timed_out = false;
   std::string out, err;  // captured output (empty when redirected)
 

@@ -137,7 +137,7 @@ Status BootTest(CommandRunner& runner, const std::string& binary, const std::str
   config.root = root;
   config.platform = platform;
   config.network = "none";
-  config.overlay2 = "none";  // nothing is written; no filestore next to the host root
+  config.overlay2 = "none";      // nothing is written; no filestore next to the host root
   config.ignore_cgroups = true;  // nothing to leak in the cgroup tree on a timeout
   RunscClient client(config);
   const std::string id = "sbx-probe-" + platform;
@@ -217,7 +217,8 @@ Result<RunscCapabilities> RunscCapabilities::FromJson(const Json& j) {
     SBX_ASSIGN_OR_RETURN(const Json* a, field(key, Json::value_t::array));
     std::vector<std::string> out;
     for (const Json& e : *a) {
-      if (!e.is_string()) return InvalidArgument(std::string("runsc capabilities.") + key + ": not strings");
+      if (!e.is_string())
+        return InvalidArgument(std::string("runsc capabilities.") + key + ": not strings");
       out.push_back(e.get<std::string>());
     }
     return out;
@@ -226,7 +227,8 @@ Result<RunscCapabilities> RunscCapabilities::FromJson(const Json& j) {
   SBX_ASSIGN_OR_RETURN(const Json* v, field("version", Json::value_t::string));
   SBX_ASSIGN_OR_RETURN(const Json* p, field("platform", Json::value_t::string));
   SBX_ASSIGN_OR_RETURN(const Json* o, field("overlay2Dir", Json::value_t::boolean));
-  SBX_ASSIGN_OR_RETURN(const Json* l, field("checkpointLeaveRunningInPlace", Json::value_t::boolean));
+  SBX_ASSIGN_OR_RETURN(const Json* l,
+                       field("checkpointLeaveRunningInPlace", Json::value_t::boolean));
   SBX_ASSIGN_OR_RETURN(const Json* n, field("netnsRmemDefect", Json::value_t::boolean));
   SBX_ASSIGN_OR_RETURN(c.platforms, string_list("platforms"));
   SBX_ASSIGN_OR_RETURN(std::vector<std::string> flags, string_list("flags"));
@@ -310,7 +312,8 @@ Result<RunscCapabilities> ProbeRunsc(CommandRunner& runner, const std::string& b
   RunscClient query(query_config);
   RunscCapabilities caps;
   caps.binary = resolved;
-  SBX_ASSIGN_OR_RETURN(std::string version_out, RunQuery(runner, query.Version(), "--version", false));
+  SBX_ASSIGN_OR_RETURN(std::string version_out,
+                       RunQuery(runner, query.Version(), "--version", false));
   SBX_ASSIGN_OR_RETURN(caps.version, RunscClient::ParseVersion(version_out));
   // flag.PrintDefaults writes to stderr.
   SBX_ASSIGN_OR_RETURN(std::string flags_out, RunQuery(runner, query.Flags(), "flags", true));

@@ -18,12 +18,11 @@
 
 #include <chrono>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 #include "oci/command.h"
@@ -33,8 +32,8 @@ namespace sbx::oci {
 using Json = nlohmann::json;
 
 struct RunscCapabilities {
-  std::string binary;   // resolved absolute path
-  std::string version;  // as printed, e.g. "0.0~20240729.0"
+  std::string binary;                  // resolved absolute path
+  std::string version;                 // as printed, e.g. "0.0~20240729.0"
   std::vector<std::string> platforms;  // those that really booted, in probe order
   std::string platform;                // chosen: the first of `platforms`
   std::set<std::string> flags;         // global flag names without dashes
@@ -50,6 +49,10 @@ struct RunscCapabilities {
   static Result<RunscCapabilities> FromJson(const Json& j);
   bool operator==(const RunscCapabilities&) const = default;
 };
+
+// Long enough for a systrap or ptrace boot on a loaded 2-vCPU VM (about
+// 0.3-0.6 s), short enough that a hanging KVM boot does not stall start-up.
+inline constexpr std::chrono::milliseconds kDefaultProbeBootTimeout{3000};
 
 // requested_platform: "auto" | "kvm" | "systrap" | "ptrace". auto boots kvm
 // (only if /dev/kvm exists), systrap and ptrace and picks the first that

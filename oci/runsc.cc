@@ -23,7 +23,8 @@ std::string Flag(std::string_view name, std::string_view value) {
 Result<Json> ParseJson(std::string_view text, std::string_view what) {
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
-    return InvalidArgument(std::string(what) + ": not JSON: " + std::string(Trim(text).substr(0, 200)));
+    return InvalidArgument(std::string(what) +
+                           ": not JSON: " + std::string(Trim(text).substr(0, 200)));
   }
   return j;
 }
@@ -34,7 +35,8 @@ Result<RunscState> StateFromJson(const Json& j, std::string_view what) {
   auto str = [&](const char* key, std::string* into, bool required) -> Status {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) {
-      return required ? InvalidArgument(std::string(what) + "." + key + ": required") : Status::Ok();
+      return required ? InvalidArgument(std::string(what) + "." + key + ": required")
+                      : Status::Ok();
     }
     if (!it->is_string()) return InvalidArgument(std::string(what) + "." + key + ": not a string");
     *into = it->get<std::string>();
@@ -44,7 +46,8 @@ Result<RunscState> StateFromJson(const Json& j, std::string_view what) {
   SBX_RETURN_IF_ERROR(str("status", &s.status, true));
   SBX_RETURN_IF_ERROR(str("bundle", &s.bundle, false));
   if (auto it = j.find("pid"); it != j.end() && !it->is_null()) {
-    if (!it->is_number_integer()) return InvalidArgument(std::string(what) + ".pid: not an integer");
+    if (!it->is_number_integer())
+      return InvalidArgument(std::string(what) + ".pid: not an integer");
     s.pid = it->get<int>();
   }
   if (auto it = j.find("annotations"); it != j.end() && !it->is_null()) {
@@ -193,7 +196,8 @@ std::vector<std::string> RunscClient::Exec(std::string_view id, const RunscExec&
   }
   if (!exec.cwd.empty()) argv.push_back(Flag("cwd", exec.cwd));
   argv.push_back(Flag("user", std::to_string(exec.uid) + ":" + std::to_string(exec.gid)));
-  for (uint32_t g : exec.additional_gids) argv.push_back(Flag("additional-gids", std::to_string(g)));
+  for (uint32_t g : exec.additional_gids)
+    argv.push_back(Flag("additional-gids", std::to_string(g)));
   for (const std::string& e : exec.env) argv.push_back(Flag("env", e));
   argv.emplace_back(id);
   argv.insert(argv.end(), exec.args.begin(), exec.args.end());
@@ -236,7 +240,8 @@ Result<std::vector<RunscState>> RunscClient::ParseList(std::string_view out) {
   if (j.is_null()) return states;
   if (!j.is_array()) return InvalidArgument("runsc list: not an array");
   for (size_t i = 0; i < j.size(); ++i) {
-    SBX_ASSIGN_OR_RETURN(RunscState s, StateFromJson(j[i], "runsc list[" + std::to_string(i) + "]"));
+    SBX_ASSIGN_OR_RETURN(RunscState s,
+                         StateFromJson(j[i], "runsc list[" + std::to_string(i) + "]"));
     states.push_back(std::move(s));
   }
   return states;
@@ -273,7 +278,8 @@ Result<std::string> RunscClient::ParseVersion(std::string_view out) {
       if (!v.empty()) return std::string(v);
     }
   }
-  return InvalidArgument("runsc --version: no \"runsc version\" line in: " + OneLine(out.substr(0, 200)));
+  return InvalidArgument("runsc --version: no \"runsc version\" line in: " +
+                         OneLine(out.substr(0, 200)));
 }
 
 std::vector<std::string> RunscClient::ParseErrorLog(std::string_view log) {
@@ -304,8 +310,8 @@ std::vector<std::string> RunscClient::ParseErrorLog(std::string_view log) {
       if (j.is_object()) {
         auto msg = j.find("msg");
         auto level = j.find("level");
-        bool is_error = level == j.end() || (level->is_string() && (*level == "error" ||
-                                                                   *level == "fatal"));
+        bool is_error =
+            level == j.end() || (level->is_string() && (*level == "error" || *level == "fatal"));
         if (msg != j.end() && msg->is_string() && is_error) {
           std::string m = OneLine(msg->get<std::string>());
           if (!m.empty()) msgs.push_back(std::move(m));
@@ -361,7 +367,8 @@ Status RunscClient::CommandError(std::string_view verb, const CommandResult& r,
 std::string ContainerIdFor(std::string_view object_uid) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  SBX_CHECK(EVP_Digest(object_uid.data(), object_uid.size(), digest, &len, EVP_sha256(), nullptr) == 1);
+  SBX_CHECK(EVP_Digest(object_uid.data(), object_uid.size(), digest, &len, EVP_sha256(), nullptr) ==
+            1);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id = "sbx-";
   for (unsigned int i = 0; i < 14; ++i) {

@@ -22,11 +22,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 #include "oci/command.h"
@@ -37,12 +36,12 @@ using Json = nlohmann::json;
 
 struct RunscConfig {
   std::string binary = "runsc";
-  std::string root;               // --root; state of every container lives here
-  std::string platform;           // resolved, never "auto"; empty = runsc's default
-  std::string network = "none";   // none | sandbox | host
+  std::string root;              // --root; state of every container lives here
+  std::string platform;          // resolved, never "auto"; empty = runsc's default
+  std::string network = "none";  // none | sandbox | host
   std::string overlay2 = "root:memory";
   bool ignore_cgroups = false;
-  std::string debug_log_dir;      // empty = off; else --debug --debug-log=<dir>/
+  std::string debug_log_dir;             // empty = off; else --debug --debug-log=<dir>/
   std::vector<std::string> extra_flags;  // appended verbatim after the above
 };
 
@@ -50,7 +49,7 @@ struct RunscState {
   std::string id;
   std::string status;  // created | running | stopped | paused
   std::string bundle;
-  int pid = 0;         // sandbox pid; -1 once stopped
+  int pid = 0;  // sandbox pid; -1 once stopped
   std::map<std::string, std::string> annotations;
 };
 
@@ -59,7 +58,7 @@ struct RunscExec {
   // KEY=VALUE. In the flag form runsc merges them over the container's env;
   // with --process they are the whole environment.
   std::vector<std::string> env;
-  std::string cwd;               // empty = the container's
+  std::string cwd;  // empty = the container's
   uint32_t uid = 0, gid = 0;
   std::vector<uint32_t> additional_gids;
   bool tty = false;

@@ -122,7 +122,8 @@ Result<UserSpec> ResolveUser(const std::string& rootfs, std::string_view user) {
 
   SBX_ASSIGN_OR_RETURN(std::optional<std::string> passwd_data, ReadInRoot(rootfs, "etc/passwd"));
   SBX_ASSIGN_OR_RETURN(std::optional<std::string> group_data, ReadInRoot(rootfs, "etc/group"));
-  std::vector<PasswdEntry> passwd = passwd_data ? ParsePasswd(*passwd_data) : std::vector<PasswdEntry>{};
+  std::vector<PasswdEntry> passwd =
+      passwd_data ? ParsePasswd(*passwd_data) : std::vector<PasswdEntry>{};
   std::vector<GroupEntry> groups = group_data ? ParseGroup(*group_data) : std::vector<GroupEntry>{};
 
   UserSpec spec;

@@ -26,7 +26,12 @@ TEST(ResolveArgsTest, KubernetesTable) {
       {"image_defaults", {"/ep"}, {"c1", "c2"}, {}, {}, {"/ep", "c1", "c2"}},
       {"command_replaces_entrypoint_and_drops_cmd", {"/ep"}, {"c1"}, {"/bin/sh"}, {}, {"/bin/sh"}},
       {"args_replace_cmd", {"/ep"}, {"c1"}, {}, {"a1", "a2"}, {"/ep", "a1", "a2"}},
-      {"command_and_args", {"/ep"}, {"c1"}, {"/bin/sh", "-c"}, {"echo hi"}, {"/bin/sh", "-c", "echo hi"}},
+      {"command_and_args",
+       {"/ep"},
+       {"c1"},
+       {"/bin/sh", "-c"},
+       {"echo hi"},
+       {"/bin/sh", "-c", "echo hi"}},
       {"cmd_only_image", {}, {"/bin/sh"}, {}, {}, {"/bin/sh"}},
       {"args_without_entrypoint", {}, {"/bin/sh"}, {}, {"/bin/echo", "x"}, {"/bin/echo", "x"}},
       {"command_without_image_config", {}, {}, {"/bin/true"}, {}, {"/bin/true"}},
@@ -166,9 +171,11 @@ TEST_F(WriteBundleTest, RejectsInvalidSpecsNamingTheField) {
     void (*mutate)(BundleSpec*);
     const char* message;
   } cases[] = {
-      {"relative_rootfs", [](BundleSpec* s) { s->rootfs = "rootfs"; }, "rootfs \"rootfs\": must be absolute"},
+      {"relative_rootfs", [](BundleSpec* s) { s->rootfs = "rootfs"; },
+       "rootfs \"rootfs\": must be absolute"},
       {"no_args", [](BundleSpec* s) { s->args.clear(); }, "no command specified"},
-      {"relative_cwd", [](BundleSpec* s) { s->cwd = "work"; }, "workingDir \"work\": must be absolute"},
+      {"relative_cwd", [](BundleSpec* s) { s->cwd = "work"; },
+       "workingDir \"work\": must be absolute"},
       {"relative_mount", [](BundleSpec* s) { s->mounts[0].destination = "etc/hosts"; },
        "mount destination \"etc/hosts\": must be absolute"},
   };

@@ -3,9 +3,9 @@
 // cache, and a hanging boot that must be killed without leaving processes.
 #include "oci/probe.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,10 +18,10 @@
 namespace sbx::oci {
 namespace {
 
+using runsc_testing::TempDir;
 using std::chrono::milliseconds;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using runsc_testing::TempDir;
 
 // Captured from `runsc flags` (release-20240729), shortened.
 constexpr char kFlagsOutput[] =
@@ -227,7 +227,8 @@ TEST_F(FakeRunscProbeTest, HangingBootIsKilledAndLeavesNothingBehind) {
   ASSERT_TRUE(pids.ok());
   for (const std::string& p : Split(*pids, '\n')) {
     if (p.empty()) continue;
-    EXPECT_FALSE(runsc_testing::ProcessAlive(std::atoi(p.c_str()))) << "fake sandbox " << p << " survived";
+    EXPECT_FALSE(runsc_testing::ProcessAlive(std::atoi(p.c_str())))
+        << "fake sandbox " << p << " survived";
   }
   EXPECT_THAT(*ListDir(tmp_.Sub("work")), ElementsAre());
 }
@@ -259,7 +260,8 @@ TEST_F(FakeRunscProbeTest, CacheIsReusedUntilTheBinaryChanges) {
   struct timespec times[2] = {{0, UTIME_NOW}, {1000000, 0}};
   ASSERT_EQ(::utimensat(AT_FDCWD, binary_.c_str(), times, 0), 0);
   CountingRunner fourth;
-  ASSERT_TRUE(ProbeRunsc(fourth, binary_, "systrap", tmp_.Sub("work"), cache, milliseconds(2000)).ok());
+  ASSERT_TRUE(
+      ProbeRunsc(fourth, binary_, "systrap", tmp_.Sub("work"), cache, milliseconds(2000)).ok());
   EXPECT_FALSE(fourth.runs.empty());
 }
 
@@ -267,8 +269,8 @@ TEST_F(FakeRunscProbeTest, RejectsUnknownPlatformAndMissingBinary) {
   SimpleCommandRunner runner;
   auto bad = ProbeRunsc(runner, binary_, "fast", tmp_.Sub("work"), "", milliseconds(100));
   EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
-  auto missing = ProbeRunsc(runner, tmp_.Sub("nope"), "ptrace", tmp_.Sub("work"), "",
-                            milliseconds(100));
+  auto missing =
+      ProbeRunsc(runner, tmp_.Sub("nope"), "ptrace", tmp_.Sub("work"), "", milliseconds(100));
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
 }
 

@@ -1,12 +1,9 @@
 // SimpleCommandRunner: exit codes, signals, capture, stdin, timeouts, and
 // descendants that keep the output pipes open.
-#include "oci/command.h"
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -14,6 +11,7 @@
 
 #include "common/fs.h"
 #include "common/strings.h"
+#include "oci/command.h"
 #include "tests/oci/runsc_testing.h"
 
 namespace sbx::oci {
@@ -101,8 +99,10 @@ TEST(SimpleCommandRunnerTest, ReturnsWhenChildExitsEvenIfADescendantHoldsThePipe
   ASSERT_NE(::mkdtemp(dir_template), nullptr);
   std::string pid_file = std::string(dir_template) + "/daemon.pid";
   auto start = std::chrono::steady_clock::now();
-  auto r = Sh("echo before; setsid sh -c 'echo $$ > " + pid_file + "; exec sleep 30' & "
-              "while [ ! -s " + pid_file + " ]; do sleep 0.01; done; exit 5");
+  auto r = Sh("echo before; setsid sh -c 'echo $$ > " + pid_file +
+              "; exec sleep 30' & "
+              "while [ ! -s " +
+              pid_file + " ]; do sleep 0.01; done; exit 5");
   auto took = std::chrono::steady_clock::now() - start;
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 5);

@@ -3,11 +3,10 @@
 // behaviour: lifecycle and output formats, exit codes, rootfs isolation,
 // error text on failure, wait semantics, cgroups, and timings.
 #include <fcntl.h>
-#include <signal.h>
-#include <unistd.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,9 +24,9 @@
 namespace sbx::oci {
 namespace {
 
+using runsc_testing::TempDir;
 using std::chrono::milliseconds;
 using ::testing::HasSubstr;
-using runsc_testing::TempDir;
 using Clock = std::chrono::steady_clock;
 
 constexpr milliseconds kCallTimeout(30000);
@@ -176,7 +175,8 @@ class RunscLifecycleTest : public ::testing::Test {
 
 TEST_F(RunscLifecycleTest, CreateStartStateListExecWaitKillDelete) {
   const std::string id = NewId();
-  std::string bundle = Create(*client_, id, Spec({"/bin/sh", "-c", "echo ready; exec sleep 100000"}));
+  std::string bundle =
+      Create(*client_, id, Spec({"/bin/sh", "-c", "echo ready; exec sleep 100000"}));
 
   RunscState created = State(id);
   EXPECT_EQ(created.id, id);
@@ -250,7 +250,8 @@ TEST_F(RunscLifecycleTest, ExecWithProcessJsonHonoursUserEnvCwdAndCaps) {
   auto user = ResolveUser(rootfs_, "app");
   ASSERT_TRUE(user.ok()) << user.status().ToString();
   RunscExec exec;
-  exec.args = {"/bin/sh", "-c", "id -u; id -g; id -G; pwd; echo $ONLY_HERE; echo ${GREETING:-unset}"};
+  exec.args = {"/bin/sh", "-c",
+               "id -u; id -g; id -G; pwd; echo $ONLY_HERE; echo ${GREETING:-unset}"};
   exec.env = {"PATH=/bin", "ONLY_HERE=yes"};
   exec.cwd = "/home/app";
   exec.uid = user->uid;
@@ -330,7 +331,6 @@ TEST_F(RunscLifecycleTest, FailedCreateReportsRunscsErrorNotTheContainerOutput) 
   ASSERT_FALSE(start.ok());
   Status ss = RunscClient::CommandError("start", start);
   EXPECT_THAT(ss.message(), HasSubstr("failed to load /no/such/binary: no such file or directory"));
-
 }
 
 // A create with an id that is already taken fails with "container already
@@ -346,7 +346,8 @@ TEST_F(RunscLifecycleTest, CreateWithATakenIdFailsAndOrphansTheExistingSandbox) 
   std::string bundle2 = tmp_.Sub("bundle-dup");
   ASSERT_TRUE(WriteBundle(bundle2, Spec({"/bin/true"})).ok());
   CommandResult dup = Run(client_->Create(id, bundle2, ""));
-  Status s = RunscClient::CommandError("create", dup, ReadOrEmpty(RunscClient::ErrorLogPath(bundle2)));
+  Status s =
+      RunscClient::CommandError("create", dup, ReadOrEmpty(RunscClient::ErrorLogPath(bundle2)));
   EXPECT_EQ(s.code(), Code::kAlreadyExists) << s.ToString();
   EXPECT_THAT(s.message(), HasSubstr("container already exists"));
 
@@ -412,7 +413,8 @@ TEST_F(RunscLifecycleTest, MeasureCreateStartAndExecLatency) {
     for (int i = 0; i < 5; ++i) {
       const std::string id = NewId();
       auto t0 = Clock::now();
-      std::string bundle = Create(client, id, Spec({"/bin/sh", "-c", "echo ready; exec sleep 100000"}));
+      std::string bundle =
+          Create(client, id, Spec({"/bin/sh", "-c", "echo ready; exec sleep 100000"}));
       auto t1 = Clock::now();
       ASSERT_TRUE(Run(client.Start(id)).ok());
       auto t2 = Clock::now();
@@ -432,10 +434,9 @@ TEST_F(RunscLifecycleTest, MeasureCreateStartAndExecLatency) {
       }
       EXPECT_TRUE(Run(client.Delete(id, true)).ok());
     }
-    std::cout << "systrap" << (ignore ? " --ignore-cgroups" : " with cgroups")
-              << ": create median " << Median(create_ms) << " ms, start median "
-              << Median(start_ms) << " ms, create+start->first output median "
-              << Median(first_output) << " ms (min "
+    std::cout << "systrap" << (ignore ? " --ignore-cgroups" : " with cgroups") << ": create median "
+              << Median(create_ms) << " ms, start median " << Median(start_ms)
+              << " ms, create+start->first output median " << Median(first_output) << " ms (min "
               << *std::min_element(first_output.begin(), first_output.end()) << ", max "
               << *std::max_element(first_output.begin(), first_output.end())
               << "); exec /bin/true median " << Median(exec_ms) << " ms (min "

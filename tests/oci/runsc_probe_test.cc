@@ -14,8 +14,8 @@
 namespace sbx::oci {
 namespace {
 
-using std::chrono::milliseconds;
 using runsc_testing::TempDir;
+using std::chrono::milliseconds;
 
 TEST(RunscProbeTest, AutoPicksAPlatformThatBootsAndLeavesNothingBehind) {
   SBX_REQUIRE_ROOT_AND_RUNSC();

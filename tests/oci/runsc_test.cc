@@ -27,9 +27,9 @@ RunscClient FullClient() {
 }
 
 const std::vector<std::string> kGlobals = {
-    "/usr/bin/runsc", "--root=/run/sbx/runsc", "--platform=systrap", "--network=none",
-    "--overlay2=root:memory", "--ignore-cgroups", "--debug",
-    "--debug-log=/var/log/sbx/runsc/", "--host-uds=none"};
+    "/usr/bin/runsc", "--root=/run/sbx/runsc",           "--platform=systrap",
+    "--network=none", "--overlay2=root:memory",          "--ignore-cgroups",
+    "--debug",        "--debug-log=/var/log/sbx/runsc/", "--host-uds=none"};
 
 std::vector<std::string> WithGlobals(std::vector<std::string> tail) {
   std::vector<std::string> v = kGlobals;
@@ -65,8 +65,8 @@ TEST(RunscArgvTest, CreateWithoutPidFileOmitsTheFlag) {
   RunscClient c(cfg);
   EXPECT_THAT(c.Create("id1", "/b", ""),
               ElementsAre("runsc", "--root=/r", "--platform=ptrace", "--network=none",
-                          "--overlay2=root:memory", "--log=/b/runsc-error.log",
-                          "--log-format=json", "create", "--bundle=/b", "id1"));
+                          "--overlay2=root:memory", "--log=/b/runsc-error.log", "--log-format=json",
+                          "create", "--bundle=/b", "id1"));
 }
 
 TEST(RunscArgvTest, ExecWithFlagsPutsOptionsBeforeIdAndArgsAfter) {
@@ -80,11 +80,11 @@ TEST(RunscArgvTest, ExecWithFlagsPutsOptionsBeforeIdAndArgsAfter) {
   e.uid = 1000;
   e.gid = 1001;
   e.additional_gids = {10, 20};
-  EXPECT_THAT(c.Exec("id1", e),
-              ElementsAre("runsc", "--root=/r", "--network=none", "--overlay2=root:memory",
-                          "exec", "--cwd=/work", "--user=1000:1001", "--additional-gids=10",
-                          "--additional-gids=20", "--env=A=1", "--env=B=x=y", "id1", "sh", "-c",
-                          "echo $A"));
+  EXPECT_THAT(
+      c.Exec("id1", e),
+      ElementsAre("runsc", "--root=/r", "--network=none", "--overlay2=root:memory", "exec",
+                  "--cwd=/work", "--user=1000:1001", "--additional-gids=10", "--additional-gids=20",
+                  "--env=A=1", "--env=B=x=y", "id1", "sh", "-c", "echo $A"));
 }
 
 TEST(RunscArgvTest, ExecWithProcessFilePassesOnlyTheFile) {
@@ -154,10 +154,12 @@ TEST(RunscParseStateTest, Table) {
   "bundle": "/tmp/lab/b1"
 })",
        true, "c1", "running", 5504, "/tmp/lab/b1"},
-      {"stopped", R"({"ociVersion":"1.0.2-dev","id":"c1","status":"stopped","pid":-1,"bundle":"/tmp/lab/b1"})",
+      {"stopped",
+       R"({"ociVersion":"1.0.2-dev","id":"c1","status":"stopped","pid":-1,"bundle":"/tmp/lab/b1"})",
        true, "c1", "stopped", -1, "/tmp/lab/b1"},
-      {"created", R"({"ociVersion":"1.0.2-dev","id":"c2","status":"created","pid":6129,"bundle":"/b"})",
-       true, "c2", "created", 6129, "/b"},
+      {"created",
+       R"({"ociVersion":"1.0.2-dev","id":"c2","status":"created","pid":6129,"bundle":"/b"})", true,
+       "c2", "created", 6129, "/b"},
       {"no_id", R"({"status":"running"})", false, "", "", 0, ""},
       {"pid_string", R"({"id":"a","status":"running","pid":"1"})", false, "", "", 0, ""},
       {"not_json", "loading container: file does not exist", false, "", "", 0, ""},
@@ -223,7 +225,9 @@ TEST(RunscParseWaitTest, Table) {
   } cases[] = {
       {R"({"id":"c1","exitStatus":137})", true, 137},  // SIGKILL, reported as 128+9
       {R"({"id":"w3","exitStatus":3})", true, 3},
-      {R"({"id":"w0","exitStatus":0})" "\n", true, 0},
+      {R"({"id":"w0","exitStatus":0})"
+       "\n",
+       true, 0},
       {R"({"id":"w0"})", false, 0},
       {R"({"id":"w0","exitStatus":"3"})", false, 0},
       {"", false, 0},
@@ -275,13 +279,15 @@ constexpr char kCreateErrorLog[] =
     R"({"msg":"creating container: cannot create sandbox: cannot read client sync file: waiting for sandbox to start: EOF","level":"error","time":"2026-11-26T06:11:39.213132494Z"})";
 
 TEST(RunscErrorLogTest, SplitsConcatenatedObjects) {
-  EXPECT_THAT(RunscClient::ParseErrorLog(kCreateErrorLog),
-              ElementsAre(HasSubstr("Error setting up root FS: mounting root on root (\"/proc/fs/root\")"),
-                          "Error reading mounts file: error unmarshaling mounts: unexpected end of "
-                          "JSON input JSON bytes:",
-                          HasSubstr("cannot read client sync file")));
-  EXPECT_THAT(RunscClient::ParseErrorLog("{\"msg\":\"a}{\",\"level\":\"error\"}\n{\"msg\":\"b\"}\n"),
-              ElementsAre("a}{", "b"));
+  EXPECT_THAT(
+      RunscClient::ParseErrorLog(kCreateErrorLog),
+      ElementsAre(HasSubstr("Error setting up root FS: mounting root on root (\"/proc/fs/root\")"),
+                  "Error reading mounts file: error unmarshaling mounts: unexpected end of "
+                  "JSON input JSON bytes:",
+                  HasSubstr("cannot read client sync file")));
+  EXPECT_THAT(
+      RunscClient::ParseErrorLog("{\"msg\":\"a}{\",\"level\":\"error\"}\n{\"msg\":\"b\"}\n"),
+      ElementsAre("a}{", "b"));
   EXPECT_THAT(RunscClient::ParseErrorLog(R"({"msg":"x","level":"info"})"), ElementsAre());
   EXPECT_THAT(RunscClient::ParseErrorLog("not json {"), ElementsAre());
 }
@@ -315,8 +321,7 @@ TEST(RunscCommandErrorTest, Table) {
                      "loading container \"x\": file does not exist\n"
                      "W1126 06:11:39.094619   12345 main.go:231] FATAL ERROR: loading\n\n"},
        "", Code::kNotFound, "runsc delete: exit 128: loading container \"x\": file does not exist"},
-      {"already_exists", "create",
-       CommandResult{128, 0, false, "", ""},
+      {"already_exists", "create", CommandResult{128, 0, false, "", ""},
        R"({"msg":"creating container: container with id \"a\" already exists","level":"error"})",
        Code::kAlreadyExists,
        "runsc create: exit 128: creating container: container with id \"a\" already exists"},

@@ -58,8 +58,8 @@ inline std::vector<pid_t> ProcessesWithArg(const std::string& arg, bool substrin
     auto cmdline = ReadFile("/proc/" + name + "/cmdline");
     if (!cmdline.ok()) continue;
     bool match = substring ? cmdline->find(arg) != std::string::npos
-                           : (std::string(1, '\0') + *cmdline).find(std::string(1, '\0') + arg +
-                                                                     std::string(1, '\0')) !=
+                           : (std::string(1, '\0') + *cmdline)
+                                     .find(std::string(1, '\0') + arg + std::string(1, '\0')) !=
                                  std::string::npos;
     if (match) out.push_back(static_cast<pid_t>(std::stoi(name)));
   }
@@ -92,12 +92,12 @@ inline std::optional<std::string> MissingRootOrRunsc() {
 
 // Skips the test outside CI, fails it in CI (CI=true), when root or runsc
 // is missing.
-#define SBX_REQUIRE_ROOT_AND_RUNSC()                                          \
-  do {                                                                        \
-    if (auto missing = ::sbx::oci::runsc_testing::MissingRootOrRunsc()) {           \
-      if (::sbx::oci::runsc_testing::InCi()) FAIL() << *missing << " (CI=true)";   \
-      GTEST_SKIP() << *missing;                                               \
-    }                                                                         \
+#define SBX_REQUIRE_ROOT_AND_RUNSC()                                             \
+  do {                                                                           \
+    if (auto missing = ::sbx::oci::runsc_testing::MissingRootOrRunsc()) {        \
+      if (::sbx::oci::runsc_testing::InCi()) FAIL() << *missing << " (CI=true)"; \
+      GTEST_SKIP() << *missing;                                                  \
+    }                                                                            \
   } while (0)
 
 // rootfs/bin/busybox plus applet symlinks, /etc/passwd and /etc/group with
@@ -116,8 +116,7 @@ inline Status BuildBusyboxRootfs(const std::string& rootfs) {
   SBX_RETURN_IF_ERROR(WriteFileAtomic(JoinPath(rootfs, "etc/passwd"),
                                       "root:x:0:0:root:/root:/bin/sh\n"
                                       "app:x:1000:1000:app:/home/app:/bin/sh\n"));
-  return WriteFileAtomic(JoinPath(rootfs, "etc/group"),
-                         "root:x:0:\nstaff:x:50:app\napp:x:1000:\n");
+  return WriteFileAtomic(JoinPath(rootfs, "etc/group"), "root:x:0:\nstaff:x:50:app\napp:x:1000:\n");
 }
 
 }  // namespace sbx::oci::runsc_testing

@@ -119,10 +119,10 @@ TEST_F(ResolveUserTest, SymlinksResolveInsideTheRootfs) {
   // A relative symlink that climbs above the rootfs stops at its root.
   std::string climb_root = dir_ + "/climb";
   ASSERT_TRUE(MakeDirs(climb_root + "/sbx-not-on-host").ok());
-  ASSERT_TRUE(WriteFileAtomic(climb_root + "/sbx-not-on-host/passwd", "inner:x:5:6::/:/bin/sh\n").ok());
-  ASSERT_EQ(::symlink("../../../../../../../../../../sbx-not-on-host",
-                      (climb_root + "/etc").c_str()),
-            0);
+  ASSERT_TRUE(
+      WriteFileAtomic(climb_root + "/sbx-not-on-host/passwd", "inner:x:5:6::/:/bin/sh\n").ok());
+  ASSERT_EQ(
+      ::symlink("../../../../../../../../../../sbx-not-on-host", (climb_root + "/etc").c_str()), 0);
   EXPECT_EQ(ResolveUser(climb_root, "inner")->uid, 5u);
 
   // Magic links cannot reach the host's /etc/passwd (which has root).
