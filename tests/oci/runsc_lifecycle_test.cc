@@ -405,6 +405,38 @@ TEST_F(RunscLifecycleTest, CgroupsPathIsCreatedUnlessIgnoreCgroups) {
   }
 }
 
+// A create that fails after runsc made the cgroup (here: a missing rootfs)
+// leaves the cgroup directory behind, and `delete --force` cannot remove it
+// because no container state was written. Whoever cleans orphans must
+// remove such cgroups itself.
+TEST_F(RunscLifecycleTest, FailedCreateLeavesItsCgroupBehind) {
+  const bool v1 = IsDirectory("/sys/fs/cgroup/memory");
+  RunscClient client(Config(/*ignore_cgroups=*/false));
+  const std::string id = NewId();
+  const std::string path = "/sbx-test-" + RandomHex(4);
+  BundleSpec spec = Spec({"/bin/true"});
+  spec.rootfs = tmp_.Sub("no-such-rootfs");
+  spec.cgroups_path = path;
+  CommandResult r;
+  Create(client, id, spec, &r);
+  ASSERT_FALSE(r.ok());
+  (void)Run(client.Delete(id, true));
+  std::vector<std::string> left;
+  auto controllers = ListDir("/sys/fs/cgroup");
+  ASSERT_TRUE(controllers.ok());
+  for (const std::string& controller : *controllers) {
+    std::string dir = "/sys/fs/cgroup/" + controller + path;
+    if (!v1) dir = "/sys/fs/cgroup" + path;
+    if (IsDirectory(dir)) {
+      left.push_back(controller);
+      EXPECT_EQ(::rmdir(dir.c_str()), 0) << dir;
+    }
+    if (!v1) break;
+  }
+  std::cout << "cgroup " << path << " left in: " << Join(left, ",") << "\n";
+  EXPECT_FALSE(left.empty());
+}
+
 // Figures for the report and the benchmark baseline; asserts only sanity.
 TEST_F(RunscLifecycleTest, MeasureCreateStartAndExecLatency) {
   for (bool ignore : {true, false}) {
