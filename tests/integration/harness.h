@@ -18,9 +18,19 @@ struct CmdResult {
 // Runs `sh -c cmd`; stdout and stderr captured separately.
 CmdResult Sh(const std::string& cmd);
 
-// Skips (or fails when CI=true) unless root and runsc are available.
-// Returns false if the test must stop.
-bool RequireRootAndRunsc();
+// Why this machine cannot run the integration tests ("" if it can).
+std::string MissingRootOrRunsc();
+bool CiMode();
+
+// Skips the test (fails it when CI=true) unless root and runsc are available.
+#define SBX_REQUIRE_ROOT_AND_RUNSC()                                    \
+  do {                                                                  \
+    std::string sbx_why_ = ::sbx::testing::MissingRootOrRunsc();        \
+    if (!sbx_why_.empty()) {                                            \
+      if (::sbx::testing::CiMode()) FAIL() << sbx_why_ << " (CI=true)"; \
+      GTEST_SKIP() << sbx_why_;                                         \
+    }                                                                   \
+  } while (0)
 
 class Daemon {
  public:
