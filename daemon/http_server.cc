@@ -27,6 +27,8 @@ constexpr size_t kMaxQueuedBytes = 8u << 20;
 // before reading pauses.
 constexpr size_t kMaxReadAhead = 1u << 20;
 constexpr size_t kReadBufferSize = 64 * 1024;
+// How long a refused request's remaining body is read and dropped.
+constexpr uint64_t kLingerMs = 2000;
 
 // State that responders read from any thread.
 struct SharedState {
@@ -113,9 +115,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(HttpServer::Impl* server, std::shared_ptr<const Config> config)
       : server_(server), config_(std::move(config)), shared_(std::make_shared<SharedState>()) {}
-  ~Connection() {
-    if (!spool_path_.empty()) unlink(spool_path_.c_str());
-  }
+  ~Connection() { DropSpool(); }
 
   // Accepts from `listener` and starts reading. On failure the connection
   // closes itself.
@@ -125,8 +125,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Shutdown();
   // Drops queued writes and closes.
   void CloseNow();
-  // Closes after queued writes flush.
-  void CloseGracefully();
+  // Closes after queued writes flush. With `linger`, keeps reading (and
+  // discarding) for a while after that, so that a client still sending a
+  // body it was refused gets to read the refusal instead of a write error.
+  void CloseGracefully(bool linger = false);
 
   // Responder entry points; `seq` identifies the request a responder belongs
   // to, so that a stale responder cannot touch a later request.
@@ -180,6 +182,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Dispatch();
   bool CountHeaderBytes(size_t len);
   void CommitHeader();
+  // Removes a partly written upload.
+  void DropSpool() {
+    spool_fd_.Reset();
+    if (!spool_path_.empty()) unlink(spool_path_.c_str());
+    spool_path_.clear();
+  }
   void Reject(int http_code, const Status& status);
   void SendErrorAndClose(int http_code, const Status& status);
   void FinishResponse();
@@ -413,20 +421,33 @@ void Connection::CloseNow() {
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Connection::OnHandleClosed);
 }
 
-void Connection::CloseGracefully() {
+void Connection::CloseGracefully(bool linger) {
   if (state_ == State::kClosing) return;
   state_ = State::kClosing;
   shared_->closed = true;
   StopHeaderTimer();
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&pipe_));
-  reading_ = false;
+  auto* stream = reinterpret_cast<uv_stream_t*>(&pipe_);
+  if (!linger) {
+    uv_read_stop(stream);
+    reading_ = false;
+  } else if (!reading_ && uv_read_start(stream, &Connection::OnAlloc, &Connection::OnRead) == 0) {
+    reading_ = true;
+  }
   auto* req = new uv_shutdown_t;
   req->data = this;
-  int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&pipe_), [](uv_shutdown_t* r, int) {
+  uv_shutdown_cb done = [](uv_shutdown_t* r, int) {
     auto* conn = static_cast<Connection*>(r->data);
     delete r;
-    conn->CloseNow();
-  });
+    if (!conn->reading_ || uv_is_closing(reinterpret_cast<uv_handle_t*>(&conn->pipe_))) {
+      conn->CloseNow();
+      return;
+    }
+    // Lingering: the peer's EOF or this timer ends it.
+    uv_timer_start(
+        &conn->timer_, [](uv_timer_t* t) { static_cast<Connection*>(t->data)->CloseNow(); },
+        kLingerMs, 0);
+  };
+  int rc = uv_shutdown(req, stream, done);
   if (rc != 0) {
     delete req;
     CloseNow();
@@ -876,11 +897,12 @@ void Connection::Abandoned(uint64_t seq) {
 
 void Connection::SendErrorAndClose(int http_code, const Status& status) {
   if (state_ == State::kClosing) return;
+  DropSpool();
   std::string body = StatusJson(status);
   std::string framing = "Content-Length: " + std::to_string(body.size()) + "\r\n";
   QueueWrite({ResponseHead(http_code, "application/json", {}, framing, false), std::move(body)});
   response_ = Response::kDone;
-  CloseGracefully();
+  CloseGracefully(/*linger=*/http_code == 413);
 }
 
 // ---- HttpServer ----
