@@ -163,7 +163,7 @@ int main() {
     Sh("runsc " + flags + " exec raw-bench-100 true");
     raw_exec.push_back(Ms(t0, Clock::now()));
   }
-  Sh("for id in $(runsc --root " + raw + "/root list -q); do runsc " + flags +
+  Sh("for id in $(runsc --root " + raw + "/root list -quiet); do runsc " + flags +
      " delete --force $id; done");
 
   double sr50 = Percentile(sbx_ready, 0.5), sr95 = Percentile(sbx_ready, 0.95);

@@ -40,5 +40,8 @@ SRC
   fi
 fi
 
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${SBX_CMAKE_ARGS:-} >/dev/null
+# An existing build directory keeps its build type.
+BUILD_TYPE_ARG=""
+[ -f "$BUILD_DIR/CMakeCache.txt" ] || BUILD_TYPE_ARG="-DCMAKE_BUILD_TYPE=RelWithDebInfo"
+cmake -S . -B "$BUILD_DIR" -G Ninja $BUILD_TYPE_ARG ${SBX_CMAKE_ARGS:-} >/dev/null
 ninja -C "$BUILD_DIR" -j "$(nproc)"

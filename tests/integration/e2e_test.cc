@@ -188,7 +188,7 @@ TEST_F(E2E, SuspendTearsDownRuntimeAndResumeStartsAgain) {
   ASSERT_TRUE(d().WaitFor("sandbox sus", 20000, [](const json& j) {
     return ConditionReason(j, "Ready") == "SandboxSuspended" && ConditionStatus(j, "Suspended") == "True";
   }));
-  EXPECT_EQ(d().Runsc("list -q").find("sbx-"), std::string::npos);
+  EXPECT_EQ(d().Runsc("list -quiet").find("sbx-"), std::string::npos);
   EXPECT_NE(d().Sbx("exec sus -- true").code, 0);
   p = d().Api("PATCH", "/apis/agents.x-k8s.io/v1beta1/namespaces/default/sandboxes/sus",
               R"({"spec":{"operatingMode":"Running"}})", "application/merge-patch+json");
@@ -212,7 +212,7 @@ TEST_F(E2E, ShutdownTimeRetainExpiresAndRevives) {
   ASSERT_TRUE(d().WaitFor("sandbox exp", 20000, [](const json& j) {
     return ConditionReason(j, "Ready") == "SandboxExpired";
   }));
-  EXPECT_EQ(d().Runsc("list -q").find("sbx-"), std::string::npos);
+  EXPECT_EQ(d().Runsc("list -quiet").find("sbx-"), std::string::npos);
   // Retain (the default) keeps the object; moving shutdownTime ahead revives it.
   CmdResult p = d().Api("PATCH", "/apis/agents.x-k8s.io/v1beta1/namespaces/default/sandboxes/exp",
                         "{\"spec\":{\"shutdownTime\":\"" + at(3600) + "\"}}", "application/merge-patch+json");
@@ -241,7 +241,7 @@ TEST_F(E2E, OtherRuntimeClassIsRefusedWithACondition) {
     if (c["type"] == "Ready") msg = c["message"];
   }
   EXPECT_NE(msg.find("kata-qemu"), std::string::npos) << msg;
-  EXPECT_EQ(d().Runsc("list -q").find(std::string("sbx-")), std::string::npos);
+  EXPECT_EQ(d().Runsc("list -quiet").find(std::string("sbx-")), std::string::npos);
   DeleteAndWait("kata");
 }
 
@@ -249,9 +249,9 @@ TEST_F(E2E, DeleteTearsDownTheRuntimeFirst) {
   ApplyReady("del", SandboxYaml("del"));
   json j = d().GetJson("sandbox del");
   std::string uid = j["metadata"]["uid"];
-  EXPECT_NE(d().Runsc("list -q").find("sbx-"), std::string::npos);
+  EXPECT_NE(d().Runsc("list -quiet").find("sbx-"), std::string::npos);
   DeleteAndWait("del");
-  EXPECT_EQ(d().Runsc("list -q").find("sbx-"), std::string::npos);
+  EXPECT_EQ(d().Runsc("list -quiet").find("sbx-"), std::string::npos);
   EXPECT_NE(Sh("test -e " + d().state_dir() + "/sandboxes/" + uid).code, 0);
   EXPECT_NE(d().Sbx("get sandbox del").code, 0);
 }

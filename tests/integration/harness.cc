@@ -100,7 +100,7 @@ Daemon::~Daemon() {
   }
   // Any container still under our runsc root is force-deleted.
   Sh("for id in $(runsc --root " + runsc_root() +
-     " list -q 2>/dev/null); do runsc --root " + runsc_root() + " delete --force $id; done");
+     " list -quiet 2>/dev/null); do runsc --root " + runsc_root() + " delete --force $id; done");
   Sh("rm -rf " + Quote(dir_));
 }
 
