@@ -120,7 +120,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Accepts from `listener` and starts reading. On failure the connection
   // closes itself.
   void Start(uv_stream_t* listener);
-  void DetachFromServer() { server_ = nullptr; }
+  // For the server's destructor: closes, and runs the close callbacks now,
+  // while what they refer to still exists, rather than from a later loop
+  // iteration.
+  void CloseForServerDestruction() {
+    server_ = nullptr;
+    CloseNow();
+    FireCloseCallbacks();
+  }
   // Closes now if idle, else after the current response.
   void Shutdown();
   // Drops queued writes and closes.
@@ -149,6 +156,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (close_callbacks_fired_) return false;
     close_callbacks_.push_back(std::move(cb));
     return true;
+  }
+  void FireCloseCallbacks() {
+    if (close_callbacks_fired_) return;
+    close_callbacks_fired_ = true;
+    std::vector<std::function<void()>> callbacks = std::move(close_callbacks_);
+    close_callbacks_.clear();
+    for (auto& cb : callbacks) cb();
   }
   const std::shared_ptr<SharedState>& shared() const { return shared_; }
   EventLoop& loop() const { return *config_->loop; }
@@ -458,9 +472,7 @@ void Connection::OnHandleClosed(uv_handle_t* handle) {
   auto* conn = static_cast<Connection*>(handle->data);
   if (--conn->open_handles_ > 0) return;
   if (conn->server_ != nullptr) conn->server_->Forget(conn);
-  conn->close_callbacks_fired_ = true;
-  std::vector<std::function<void()>> callbacks = std::move(conn->close_callbacks_);
-  for (auto& cb : callbacks) cb();
+  conn->FireCloseCallbacks();
   std::shared_ptr<Connection> self = std::move(conn->self_);  // may free conn
 }
 
@@ -920,10 +932,7 @@ void HttpServer::Impl::CloseListeners() {
 HttpServer::Impl::~Impl() {
   CloseListeners();
   std::set<Connection*> connections = std::move(connections_);
-  for (Connection* c : connections) {
-    c->DetachFromServer();
-    c->CloseNow();
-  }
+  for (Connection* c : connections) c->CloseForServerDestruction();
 }
 
 Status HttpServer::Impl::Listen(const std::string& socket_path) {

@@ -107,7 +107,8 @@ class HttpServer {
  public:
   // `loop` must outlive the server.
   HttpServer(EventLoop& loop, HttpServerOptions options, HttpHandler handler);
-  // Closes the listeners and every connection.
+  // Closes the listeners and every connection; the connections' OnClose
+  // callbacks have run when it returns.
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

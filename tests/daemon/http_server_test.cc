@@ -400,6 +400,28 @@ TEST_F(HttpServerTest, ClientDisconnectDuringStreamFiresOnClose) {
   EXPECT_TRUE(Ready(lf));
 }
 
+TEST_F(HttpServerTest, DestroyingTheServerRunsOnCloseCallbacksAtOnce) {
+  std::promise<void> streaming;
+  bool closed = false;  // loop thread only
+  handler_ = [&](HttpRequest, std::shared_ptr<HttpResponder> r) {
+    r->StartStream(200, "application/json");
+    r->OnClose([&closed] { closed = true; });
+    streaming.set_value();
+  };
+  Start();
+  Client c(socket_path_);
+  c.Send(Get("/watch"));
+  streaming.get_future().wait();
+  bool closed_by_then = false;
+  Call([&] {
+    server_.reset();
+    closed_by_then = closed;
+  });
+  EXPECT_TRUE(closed_by_then);
+  EXPECT_TRUE(c.ReadHead());
+  EXPECT_TRUE(c.ReadsEof());
+}
+
 TEST_F(HttpServerTest, OversizedBodyGets413WithStatusJsonAndClose) {
   bool called = false;
   handler_ = [&](HttpRequest, std::shared_ptr<HttpResponder> r) {
