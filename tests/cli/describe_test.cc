@@ -164,6 +164,36 @@ TEST(DescribeObjectTest, SecretShowsSizesNeverValues) {
             "token:  12 bytes\n");
 }
 
+TEST(DescribeObjectTest, ConfigMapShowsDataAndEvents) {
+  Json cm = Json::parse(R"({
+    "apiVersion": "v1", "kind": "ConfigMap",
+    "metadata": {"name": "cfg", "namespace": "default", "labels": {"a": "b"}},
+    "data": {"level": "debug", "script": "echo one\necho two"},
+    "binaryData": {"blob": "AAEC"}
+  })");
+  EXPECT_EQ(DescribeObject(cm, Json(), Now()),
+            "Name:         cfg\n"
+            "Namespace:    default\n"
+            "Labels:       a=b\n"
+            "Annotations:  <none>\n"
+            "\n"
+            "Data\n"
+            "====\n"
+            "level:\n"
+            "----\n"
+            "debug\n"
+            "script:\n"
+            "----\n"
+            "echo one\n"
+            "echo two\n"
+            "\n"
+            "BinaryData\n"
+            "====\n"
+            "blob:  <binary>\n"
+            "\n"
+            "Events:  <none>\n");
+}
+
 TEST(DescribeCommandTest, FetchesTheObjectAndItsEvents) {
   Routes routes;
   routes.Json("GET /apis/agents.x-k8s.io/v1beta1/namespaces/default/sandboxes/sb1", 200,
