@@ -71,9 +71,7 @@ void EventLoop::Stop() {
 
 bool EventLoop::InLoopThread() const { return loop_thread_.load() == std::this_thread::get_id(); }
 
-void EventLoop::OnAsync(uv_async_t* async) {
-  static_cast<EventLoop*>(async->data)->RunPosted();
-}
+void EventLoop::OnAsync(uv_async_t* async) { static_cast<EventLoop*>(async->data)->RunPosted(); }
 
 void EventLoop::RunPosted() {
   std::vector<std::function<void()>> tasks;

@@ -741,8 +741,8 @@ void Connection::Dispatch() {
   upgrade_requested_ = parser_.upgrade != 0;
   chunked_ = parser_.http_major > 1 || (parser_.http_major == 1 && parser_.http_minor >= 1);
   head_request_ = parser_.method == HTTP_HEAD;
-  auto responder = std::make_shared<Responder>(loop(), weak_from_this(), shared_, seq_,
-                                               std::move(body_file));
+  auto responder =
+      std::make_shared<Responder>(loop(), weak_from_this(), shared_, seq_, std::move(body_file));
   try {
     config_->handler(std::move(req_), responder);
   } catch (const std::exception& e) {
@@ -949,7 +949,8 @@ Status HttpServer::Impl::Listen(const std::string& socket_path) {
     UniqueFd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
     addr.sun_family = AF_UNIX;
-    if (probe.valid() && connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    if (probe.valid() &&
+        connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
       return Unavailable("another server is listening on " + socket_path);
     }
     if (unlink(socket_path.c_str()) != 0 && errno != ENOENT) {

@@ -1,40 +1,75 @@
 #include "daemon/http_status.h"
 
+#include <utility>
+
 namespace sbx::daemon {
 
-int HttpCodeFor(Code code) {
-  switch (code) {
-    case Code::kOk: return 200;
-    case Code::kInvalidArgument: return 400;
-    case Code::kInvalid: return 422;
-    case Code::kNotFound: return 404;
-    case Code::kAlreadyExists: return 409;
-    case Code::kConflict: return 409;
-    case Code::kFailedPrecondition: return 400;
-    case Code::kGone: return 410;
-    case Code::kTooLarge: return 413;
-    case Code::kUnavailable: return 503;
-    case Code::kInternal: return 500;
+namespace {
+
+struct CodeMapping {
+  Code code;
+  int http_code;
+  std::string_view reason;  // Kubernetes StatusReason
+};
+
+constexpr CodeMapping kCodeMappings[] = {
+    {Code::kOk, 200, ""},
+    {Code::kInvalidArgument, 400, "BadRequest"},
+    {Code::kInvalid, 422, "Invalid"},
+    {Code::kNotFound, 404, "NotFound"},
+    {Code::kAlreadyExists, 409, "AlreadyExists"},
+    {Code::kConflict, 409, "Conflict"},
+    // Kubernetes answers a request that the object's state forbids with 400.
+    {Code::kFailedPrecondition, 400, "BadRequest"},
+    {Code::kGone, 410, "Gone"},
+    {Code::kTooLarge, 413, "RequestEntityTooLarge"},
+    {Code::kUnavailable, 503, "ServiceUnavailable"},
+    {Code::kInternal, 500, "InternalError"},
+};
+
+const CodeMapping& MappingFor(Code code) {
+  for (const CodeMapping& m : kCodeMappings) {
+    if (m.code == code) return m;
   }
-  return 500;
+  return kCodeMappings[std::size(kCodeMappings) - 1];  // kInternal
 }
 
-std::string ReasonFor(Code code) {
-  switch (code) {
-    case Code::kOk: return "";
-    case Code::kInvalidArgument: return "BadRequest";
-    case Code::kInvalid: return "Invalid";
-    case Code::kNotFound: return "NotFound";
-    case Code::kAlreadyExists: return "AlreadyExists";
-    case Code::kConflict: return "Conflict";
-    case Code::kFailedPrecondition: return "BadRequest";
-    case Code::kGone: return "Gone";
-    case Code::kTooLarge: return "RequestEntityTooLarge";
-    case Code::kUnavailable: return "ServiceUnavailable";
-    case Code::kInternal: return "InternalError";
-  }
-  return "InternalError";
-}
+constexpr std::pair<int, std::string_view> kReasonPhrases[] = {
+    {100, "Continue"},
+    {101, "Switching Protocols"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {204, "No Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {304, "Not Modified"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {406, "Not Acceptable"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {413, "Payload Too Large"},
+    {415, "Unsupported Media Type"},
+    {422, "Unprocessable Entity"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+};
+
+}  // namespace
+
+int HttpCodeFor(Code code) { return MappingFor(code).http_code; }
+
+std::string ReasonFor(Code code) { return std::string(MappingFor(code).reason); }
 
 Json StatusBody(const Status& status, std::string_view kind, std::string_view name) {
   Json body = {
@@ -58,37 +93,10 @@ Json StatusBody(const Status& status, std::string_view kind, std::string_view na
 }
 
 std::string_view HttpReasonPhrase(int http_code) {
-  switch (http_code) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
+  for (const auto& [code, phrase] : kReasonPhrases) {
+    if (code == http_code) return phrase;
   }
+  return "Unknown";
 }
 
 }  // namespace sbx::daemon

@@ -3,10 +3,9 @@
 #ifndef SBX_DAEMON_HTTP_STATUS_H_
 #define SBX_DAEMON_HTTP_STATUS_H_
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 

@@ -5,8 +5,8 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -208,9 +208,8 @@ void Reaper::ReapChildren() {
       waiters_.erase(begin, end);
     }
     int64_t now = MonotonicMillis();
-    std::erase_if(unclaimed_, [now](const auto& kv) {
-      return now - kv.second.reaped_ms > kUnclaimedKeepMs;
-    });
+    std::erase_if(unclaimed_,
+                  [now](const auto& kv) { return now - kv.second.reaped_ms > kUnclaimedKeepMs; });
     for (auto& r : ready_) run.push_back(std::move(r));
     ready_.clear();
   }
@@ -249,8 +248,8 @@ Result<pid_t> Reaper::Spawn(const SpawnOptions& opts, std::function<void(ExitSta
       if (!copies[i].valid()) return ErrnoStatus("spawn " + file + ": dup fd", errno);
       posix_spawn_file_actions_adddup2(setup.actions(), copies[i].get(), i);
     } else {
-      posix_spawn_file_actions_addopen(setup.actions(), i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY,
-                                       0);
+      posix_spawn_file_actions_addopen(setup.actions(), i, "/dev/null",
+                                       i == 0 ? O_RDONLY : O_WRONLY, 0);
     }
   }
   if (!opts.cwd.empty()) posix_spawn_file_actions_addchdir_np(setup.actions(), opts.cwd.c_str());
@@ -295,16 +294,16 @@ void Reaper::Watch(pid_t pid, std::function<void(ExitStatus)> on_exit) {
     if (it != unclaimed_.end()) {
       ready_.emplace_back(std::move(on_exit), it->second.status);
       unclaimed_.erase(it);
-    } else if (siginfo_t info{};
-               waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT | __WALL) ==
-               0) {
+    } else if (siginfo_t info{}; waitid(P_PID, static_cast<id_t>(pid), &info,
+                                        WEXITED | WNOHANG | WNOWAIT | __WALL) == 0) {
       // Our child, running or a zombie: ReapChildren reports it.
       waiters_.emplace(pid, std::move(on_exit));
       return;
     } else {
       UniqueFd fd(PidfdOpen(pid));
       if (fd.valid()) {
-        foreign_.push_back(std::make_shared<Foreign>(Foreign{pid, std::move(fd), std::move(on_exit)}));
+        foreign_.push_back(
+            std::make_shared<Foreign>(Foreign{pid, std::move(fd), std::move(on_exit)}));
       } else {
         ready_.emplace_back(std::move(on_exit), ExitStatus{});  // gone already
       }
@@ -405,8 +404,7 @@ Result<oci::CommandResult> ReaperCommandRunner::Run(const oci::CommandSpec& spec
   ScopedSigpipeBlock sigpipe_block;
   oci::CommandResult result;
   std::string_view to_write = spec.stdin_data;
-  const int64_t deadline =
-      spec.timeout.count() > 0 ? MonotonicMillis() + spec.timeout.count() : -1;
+  const int64_t deadline = spec.timeout.count() > 0 ? MonotonicMillis() + spec.timeout.count() : -1;
   bool exited = false;
   while (!exited) {
     pollfd fds[4];
@@ -512,7 +510,8 @@ struct StreamingProcess::Impl : std::enable_shared_from_this<StreamingProcess::I
     std::shared_ptr<Impl> self = impl->shared_from_this();  // callbacks may drop the owner
     int fd = stream == reinterpret_cast<uv_stream_t*>(impl->out) ? 1 : 2;
     if (nread > 0) {
-      if (impl->on_output) impl->on_output(fd, std::string_view(buf->base, static_cast<size_t>(nread)));
+      if (impl->on_output)
+        impl->on_output(fd, std::string_view(buf->base, static_cast<size_t>(nread)));
       return;
     }
     if (nread == 0) return;

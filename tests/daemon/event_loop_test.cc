@@ -3,10 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <mutex>
-#include <set>
 #include <chrono>
 #include <future>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -100,7 +100,8 @@ TEST(EventLoopTest, DestructorClosesHandlesLeftOpen) {
   loop->AddTimer(std::chrono::hours(1), [] {});
   auto* raw = new uv_timer_t;  // leaked on purpose would fail uv_loop_close
   uv_timer_init(loop->uv(), raw);
-  uv_timer_start(raw, [](uv_timer_t*) {}, 100000, 0);
+  uv_timer_start(
+      raw, [](uv_timer_t*) {}, 100000, 0);
   loop.reset();  // must not hang
   delete raw;
 }

@@ -12,10 +12,9 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "common/fs.h"
 #include "common/strings.h"
@@ -164,13 +163,14 @@ class Client {
 };
 
 std::string Get(std::string_view target, std::string_view extra_headers = "") {
-  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: sbx\r\n" +
-         std::string(extra_headers) + "\r\n";
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: sbx\r\n" + std::string(extra_headers) +
+         "\r\n";
 }
 
 std::string Post(std::string_view target, std::string_view body) {
-  return "POST " + std::string(target) + " HTTP/1.1\r\nHost: sbx\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+  return "POST " + std::string(target) +
+         " HTTP/1.1\r\nHost: sbx\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+         std::string(body);
 }
 
 template <typename T>
@@ -234,7 +234,8 @@ TEST_F(HttpServerTest, GetReachesHandlerWithDecodedPathQueryHeadersAndPeer) {
   };
   Start();
   Client c(socket_path_);
-  auto resp = c.Request(Get("/api/v1/name%20spaces?x=1&x=2&label=a%3Db+c&flag", "X-Mixed-Case: v\r\n"));
+  auto resp =
+      c.Request(Get("/api/v1/name%20spaces?x=1&x=2&label=a%3Db+c&flag", "X-Mixed-Case: v\r\n"));
   ASSERT_TRUE(resp);
   EXPECT_EQ(resp->status, 200);
   EXPECT_EQ(resp->body, "hi");
@@ -368,7 +369,9 @@ TEST_F(HttpServerTest, ChunkedStreamArrivesIncrementally) {
   EXPECT_EQ(c.ReadChunk(), "third\n");
   EXPECT_EQ(c.ReadChunk(), "");
   // The connection stays usable after the stream.
-  handler_ = [](HttpRequest, std::shared_ptr<HttpResponder> r) { r->Send(200, "text/plain", "ok"); };
+  handler_ = [](HttpRequest, std::shared_ptr<HttpResponder> r) {
+    r->Send(200, "text/plain", "ok");
+  };
   auto next = c.Request(Get("/next"));
   ASSERT_TRUE(next);
   EXPECT_EQ(next->body, "ok");
@@ -551,7 +554,8 @@ TEST_F(HttpServerTest, UpgradeCarriesRawBytesBothWays) {
 
 TEST_F(HttpServerTest, ServerCloseOfUpgradedStreamFlushesFirst) {
   handler_ = [&](HttpRequest, std::shared_ptr<HttpResponder> r) {
-    r->Upgrade("x", [](std::string_view) {}, [] {});
+    r->Upgrade(
+        "x", [](std::string_view) {}, [] {});
     r->WriteRaw(std::string(100000, 'z'));
     r->Close();
   };
@@ -598,9 +602,8 @@ TEST_F(HttpServerTest, SpooledUploadOverItsLimitGets413) {
   options.spool_body = [](const HttpRequest&) { return true; };
   Start(options);
   Client c(socket_path_);
-  auto resp = c.Request(
-      "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n" + std::string(0x800, 'a') +
-      "\r\n0\r\n\r\n");
+  auto resp = c.Request("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n" +
+                        std::string(0x800, 'a') + "\r\n0\r\n\r\n");
   ASSERT_TRUE(resp);
   EXPECT_EQ(resp->status, 413);
   Call([] {});
@@ -623,7 +626,9 @@ TEST_F(HttpServerTest, SocketGetsTheConfiguredMode) {
 }
 
 TEST_F(HttpServerTest, ListenReplacesAStaleSocketButNotALiveOne) {
-  handler_ = [](HttpRequest, std::shared_ptr<HttpResponder> r) { r->Send(200, "text/plain", "live"); };
+  handler_ = [](HttpRequest, std::shared_ptr<HttpResponder> r) {
+    r->Send(200, "text/plain", "live");
+  };
   {
     // A socket file nobody listens on, as a crashed sbxd leaves behind.
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -658,7 +663,9 @@ TEST_F(HttpServerTest, ListenFdServesAnInheritedSocket) {
   std::string path = dir_ + "/activated.sock";
   std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
   ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  handler_ = [](HttpRequest, std::shared_ptr<HttpResponder> r) { r->Send(200, "text/plain", "fd"); };
+  handler_ = [](HttpRequest, std::shared_ptr<HttpResponder> r) {
+    r->Send(200, "text/plain", "fd");
+  };
   Start();
   Status st;
   Call([&] { st = server_->ListenFd(fd); });

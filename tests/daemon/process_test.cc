@@ -86,9 +86,11 @@ TEST(ReaperTest, SpawnReportsTheTerminatingSignal) {
 
 TEST(ReaperTest, SpawnOfAMissingProgramFailsWithoutCallback) {
   bool called = false;
-  auto by_path = Reaper::Get().Spawn(Argv({"/nonexistent/sbx-test"}), [&](ExitStatus) { called = true; });
+  auto by_path =
+      Reaper::Get().Spawn(Argv({"/nonexistent/sbx-test"}), [&](ExitStatus) { called = true; });
   EXPECT_FALSE(by_path.ok());
-  auto by_name = Reaper::Get().Spawn(Argv({"sbx-no-such-command"}), [&](ExitStatus) { called = true; });
+  auto by_name =
+      Reaper::Get().Spawn(Argv({"sbx-no-such-command"}), [&](ExitStatus) { called = true; });
   EXPECT_FALSE(by_name.ok());
   EXPECT_FALSE(Reaper::Get().Spawn({}, [&](ExitStatus) { called = true; }).ok());
   std::this_thread::sleep_for(50ms);
