@@ -13,6 +13,7 @@
 #include "common/strings.h"
 #include "daemon/http_status.h"
 #include "daemon/process.h"
+#include "oci/reference.h"
 
 namespace sbx::daemon {
 
@@ -477,20 +478,27 @@ void ApiServer::HandleLog(const Route& route, const HttpRequest& req,
 
 void ApiServer::HandleImages(const std::string& rest, HttpRequest req,
                              std::shared_ptr<HttpResponder> resp) {
+  // Which sandboxes use which image, by image id and by the normalised
+  // name they refer to.
+  struct Users {
+    std::map<std::string, std::vector<std::string>> by_id, by_name;
+  };
   auto in_use = [this]() {
-    std::map<std::string, std::vector<std::string>> by_id;
+    Users u;
     auto list = deps_.store.List("agents.x-k8s.io", "Sandbox", {});
-    if (!list.ok()) return by_id;
+    if (!list.ok()) return u;
     for (const auto& o : list->items) {
       auto sb = api::Sandbox::FromObject(o);
       if (!sb.ok()) continue;
+      std::string who = o.metadata.namespace_ + "/" + o.metadata.name;
       for (const auto& c : sb->spec.pod_template.spec.containers) {
-        if (auto img = deps_.images.Resolve(c.image); img.ok()) {
-          by_id[img->id].push_back(o.metadata.namespace_ + "/" + o.metadata.name);
+        if (auto img = deps_.images.Resolve(c.image); img.ok()) u.by_id[img->id].push_back(who);
+        if (auto ref = oci::ParseImageReference(c.image); ref.ok()) {
+          u.by_name[ref->String()].push_back(who);
         }
       }
     }
-    return by_id;
+    return u;
   };
   auto to_json = [](const oci::ImageRecord& r, const std::vector<std::string>& users) {
     return api::Json{{"names", r.names},
@@ -505,7 +513,7 @@ void ApiServer::HandleImages(const std::string& rest, HttpRequest req,
     deps_.pool.Submit([this, resp, in_use, to_json] {
       auto users = in_use();
       api::Json items = api::Json::array();
-      for (const auto& r : deps_.images.List()) items.push_back(to_json(r, users[r.id]));
+      for (const auto& r : deps_.images.List()) items.push_back(to_json(r, users.by_id[r.id]));
       SendJson(resp, 200, {{"kind", "ImageList"}, {"apiVersion", "sbx.dev/v1"}, {"items", items}});
     });
     return;
@@ -537,10 +545,19 @@ void ApiServer::HandleImages(const std::string& rest, HttpRequest req,
       auto img = deps_.images.Resolve(ref);
       if (!img.ok()) return SendError(resp, img.status());
       auto users = in_use();
-      // Removing one of several names never removes content in use.
-      if (img->names.size() <= 1 && !users[img->id].empty()) {
+      // A name a sandbox refers to stays; so does the content of an image in
+      // use, unless another name keeps it.
+      auto parsed = oci::ParseImageReference(ref);
+      bool by_name = parsed.ok() && std::find(img->names.begin(), img->names.end(),
+                                              parsed->String()) != img->names.end();
+      const auto& name_users = by_name ? users.by_name[parsed->String()] : users.by_name[""];
+      const auto& id_users = users.by_id[img->id];
+      const std::vector<std::string>* blocking = nullptr;
+      if (!name_users.empty()) blocking = &name_users;
+      else if ((!by_name || img->names.size() <= 1) && !id_users.empty()) blocking = &id_users;
+      if (blocking != nullptr) {
         return SendError(resp, Conflict("image \"" + ref + "\" is in use by sandbox " +
-                                        users[img->id].front()));
+                                        blocking->front()));
       }
       Status s = deps_.images.Remove(ref);
       if (!s.ok()) return SendError(resp, s);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "api/decode.h"
 #include "common/fs.h"
@@ -224,24 +225,26 @@ int Run(const Flags& flags) {
   }
   controller.Start();
 
-  uv_signal_t sigterm, sigint;
-  uv_signal_init(loop.uv(), &sigterm);
-  uv_signal_init(loop.uv(), &sigint);
+  // Handles are heap-allocated and freed in their close callbacks, which
+  // run inside the loop after they are closed below.
   auto on_signal = [](uv_signal_t* h, int signum) {
     SBX_LOG(kInfo) << "signal " << signum << ": shutting down (sandboxes keep running)";
     static_cast<EventLoop*>(h->data)->Stop();
   };
-  sigterm.data = &loop;
-  sigint.data = &loop;
-  uv_signal_start(&sigterm, on_signal, SIGTERM);
-  uv_signal_start(&sigint, on_signal, SIGINT);
+  std::vector<uv_signal_t*> signals;
+  for (int signum : {SIGTERM, SIGINT}) {
+    auto* h = new uv_signal_t;
+    uv_signal_init(loop.uv(), h);
+    h->data = &loop;
+    uv_signal_start(h, on_signal, signum);
+    signals.push_back(h);
+  }
 
   SBX_LOG(kInfo) << "sbxd " << SBX_VERSION << " listening on " << flags.socket;
   loop.Run();
 
   server.Shutdown();
-  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
+  for (auto* h : signals) CloseAndDelete(h);
   controller.Stop();
   controller_ptr = nullptr;
   return 0;

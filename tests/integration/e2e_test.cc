@@ -261,7 +261,13 @@ TEST_F(E2E, ImageInUseCannotBeRemoved) {
   CmdResult rm = d().Sbx(std::string("image rm ") + kImage);
   EXPECT_NE(rm.code, 0);
   EXPECT_NE((rm.out + rm.err).find("in use"), std::string::npos) << rm.out << rm.err;
-  EXPECT_NE(d().Sbx("image ls").out.find("test/busybox"), std::string::npos);
+  CmdResult ls = d().Sbx("image ls");
+  EXPECT_NE(ls.out.find("test/busybox"), std::string::npos);
+  EXPECT_NE(ls.out.find("default/user"), std::string::npos) << ls.out;
+  // A second name can go; the name the sandbox uses cannot.
+  ASSERT_EQ(d().Sbx("image import " + d().dir() + "/busybox.tar --name test/other:2").code, 0);
+  EXPECT_EQ(d().Sbx("image rm test/other:2").code, 0);
+  EXPECT_NE(d().Sbx(std::string("image rm ") + kImage).code, 0);
   DeleteAndWait("user");
 }
 
