@@ -25,6 +25,23 @@ store::ObjectKey KeyOf(const api::KindInfo& kind, const std::string& ns, const s
   return store::ObjectKey{kind.group, kind.kind, kind.namespaced ? ns : "", name};
 }
 
+// "a=b,c==d" into (field, value) pairs.
+Result<std::vector<std::pair<std::string, std::string>>> ParseFieldSelector(std::string_view text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& term : Split(text, ',')) {
+    std::string_view t = Trim(term);
+    if (t.empty()) continue;
+    auto eq = t.find('=');
+    if (eq == std::string_view::npos) {
+      return InvalidArgument("invalid field selector term \"" + std::string(t) + "\"");
+    }
+    std::string_view value = t.substr(eq + 1);
+    if (!value.empty() && value.front() == '=') value.remove_prefix(1);
+    out.emplace_back(std::string(Trim(t.substr(0, eq))), std::string(Trim(value)));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string QualifiedResource(const api::KindInfo& kind) {
@@ -37,21 +54,11 @@ Result<std::function<bool(const api::Object&)>> ResourceService::MakeFilter(cons
     SBX_ASSIGN_OR_RETURN(auto sel, api::ParseLabelSelector(q.label_selector));
     labels = std::move(sel);
   }
-  std::vector<std::pair<std::string, std::string>> fields;
-  for (const auto& term : Split(q.field_selector, ',')) {
-    std::string_view t = Trim(term);
-    if (t.empty()) continue;
-    auto eq = t.find('=');
-    if (eq == std::string_view::npos) {
-      return InvalidArgument("invalid field selector term \"" + std::string(t) + "\"");
-    }
-    std::string field(Trim(t.substr(0, eq)));
-    std::string_view value = t.substr(eq + 1);
-    if (!value.empty() && value.front() == '=') value.remove_prefix(1);
+  SBX_ASSIGN_OR_RETURN(auto fields, ParseFieldSelector(q.field_selector));
+  for (const auto& [field, value] : fields) {
     if (field != "metadata.name" && field != "metadata.namespace") {
       return InvalidArgument("field label not supported: " + field);
     }
-    fields.emplace_back(field, std::string(Trim(value)));
   }
   return std::function<bool(const api::Object&)>(
       [labels = std::move(labels), fields = std::move(fields)](const api::Object& o) {
@@ -220,16 +227,8 @@ Result<api::Object> ResourceService::Delete(const api::KindInfo& kind, const std
 Result<api::Json> ResourceService::ListEvents(const std::string& ns,
                                               const std::string& field_selector) {
   std::string uid, name, kind;
-  for (const auto& term : Split(field_selector, ',')) {
-    std::string_view t = Trim(term);
-    if (t.empty()) continue;
-    auto eq = t.find('=');
-    if (eq == std::string_view::npos) {
-      return InvalidArgument("invalid field selector term \"" + std::string(t) + "\"");
-    }
-    std::string field(Trim(t.substr(0, eq)));
-    std::string_view value = t.substr(eq + 1);
-    if (!value.empty() && value.front() == '=') value.remove_prefix(1);
+  SBX_ASSIGN_OR_RETURN(auto fields, ParseFieldSelector(field_selector));
+  for (const auto& [field, value] : fields) {
     if (field == "involvedObject.uid") uid = value;
     else if (field == "involvedObject.name") name = value;
     else if (field == "involvedObject.kind") kind = value;
