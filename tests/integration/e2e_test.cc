@@ -28,11 +28,12 @@ class E2E : public ::testing::Test {
   static void SetUpTestSuite() {
     if (!MissingRootOrRunsc().empty()) return;
     daemon_ = new Daemon();
+    // Failures here are reported by every test's SetUp, as failures.
     if (!daemon_->Start()) {
-      ADD_FAILURE() << "sbxd did not start:\n" << daemon_->log();
+      setup_error_ = "sbxd did not start:\n" + daemon_->log();
       return;
     }
-    daemon_->ImportBusybox(kImage);
+    if (!daemon_->ImportBusybox(kImage)) setup_error_ = "could not import the test image";
   }
   static void TearDownTestSuite() {
     delete daemon_;
@@ -41,6 +42,7 @@ class E2E : public ::testing::Test {
   void SetUp() override {
     SBX_REQUIRE_ROOT_AND_RUNSC();
     ASSERT_NE(daemon_, nullptr);
+    ASSERT_EQ(setup_error_, "");
     ASSERT_TRUE(daemon_->running()) << daemon_->log();
   }
   Daemon& d() { return *daemon_; }
@@ -58,8 +60,10 @@ class E2E : public ::testing::Test {
   }
 
   static Daemon* daemon_;
+  static std::string setup_error_;
 };
 Daemon* E2E::daemon_ = nullptr;
+std::string E2E::setup_error_;
 
 TEST_F(E2E, ExecPrintsGvisorDmesgAndProcVersion) {
   ApplyReady("demo", SandboxYaml("demo"));
