@@ -6,7 +6,10 @@
 //   exec          `sbx exec NAME -- true` vs. `runsc exec ID true` (p50)
 //
 // Needs root and runsc. Prints the figures and the ratios to raw runsc.
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,6 +29,8 @@ using sbx::testing::CmdResult;
 using sbx::testing::Daemon;
 using sbx::testing::Sh;
 using Clock = std::chrono::steady_clock;
+
+extern char** environ;
 
 namespace {
 
@@ -38,6 +44,31 @@ double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   size_t i = static_cast<size_t>(p * (v.size() - 1) + 0.5);
   return v[std::min(i, v.size() - 1)];
+}
+
+// Runs argv with stdio on /dev/null and waits; no shell in between, so both
+// sides of a comparison pay the same process cost.
+int Run(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  for (int fd = 0; fd < 3; ++fd) posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", O_RDWR, 0);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return -1;
+  int st;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+std::vector<std::string> Words(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
 }
 
 int Connect(const std::string& path) {
@@ -121,22 +152,6 @@ int main() {
   std::string id = images["items"][0]["id"];
   std::string rootfs = d.state_dir() + "/images/rootfs/" + id.substr(7);
 
-  // sbx: apply -> Ready.
-  std::vector<double> sbx_ready;
-  for (int i = 0; i < kRuns; ++i) sbx_ready.push_back(ApplyToReady(d, "b" + std::to_string(i), image));
-
-  // sbx: exec round trip (through the CLI, as a user runs it).
-  std::vector<double> sbx_exec;
-  for (int i = 0; i < kRuns; ++i) {
-    auto t0 = Clock::now();
-    CmdResult r = d.Sbx("exec b0 -- true");
-    sbx_exec.push_back(Ms(t0, Clock::now()));
-    if (r.code != 0) {
-      std::fprintf(stderr, "sbx exec failed: %s\n", r.err.c_str());
-      return 1;
-    }
-  }
-
   // Raw runsc with an equivalent bundle: same rootfs and global flags.
   std::string raw = d.dir() + "/raw";
   std::string flags = "--root " + raw + "/root --platform " + platform +
@@ -145,23 +160,51 @@ int main() {
      "'while true; do sleep 3600; done' && python3 -c \"import json;p='config.json';c=json.load(open(p));"
      "c['root']={'path':'" + rootfs + "','readonly':False};c['process']['terminal']=False;"
      "json.dump(c,open(p,'w'))\"");
-  std::vector<double> raw_ready;
+  auto runsc = [&](const std::string& args) {
+    std::vector<std::string> argv = {"runsc"};
+    for (auto& w : Words(flags + " " + args)) argv.push_back(w);
+    return argv;
+  };
+
+  // Interleaved, so both sides see the same machine: sbx apply->Ready, then
+  // raw create+start.
+  std::vector<double> sbx_ready, raw_ready;
   for (int i = 0; i < kRuns; ++i) {
+    sbx_ready.push_back(ApplyToReady(d, "b" + std::to_string(i), image));
     std::string cid = "raw-bench-" + std::to_string(100 + i);
     auto t0 = Clock::now();
-    CmdResult c = Sh("runsc " + flags + " create --bundle " + raw + "/bundle " + cid +
-                     " >/dev/null 2>&1 </dev/null && runsc " + flags + " start " + cid);
+    int c = Run(runsc("create --bundle " + raw + "/bundle " + cid));
+    if (c == 0) c = Run(runsc("start " + cid));
     raw_ready.push_back(Ms(t0, Clock::now()));
-    if (c.code != 0) {
-      std::fprintf(stderr, "raw runsc failed: %s\n", c.err.c_str());
+    if (c != 0) {
+      std::fprintf(stderr, "raw runsc create/start failed: %d\n", c);
       return 1;
     }
+    // Idle sandboxes still cost CPU (systrap); keep one of each for exec and
+    // remove the rest outside the timed part so every run sees the same host.
+    if (i > 0) {
+      d.Api("DELETE", "/apis/agents.x-k8s.io/v1beta1/namespaces/default/sandboxes/b" +
+                          std::to_string(i));
+      Run(runsc("delete --force " + cid));
+    }
   }
-  std::vector<double> raw_exec;
+
+  // Exec round trips, interleaved: `sbx exec` (CLI -> sbxd -> runsc exec)
+  // against `runsc exec` run directly.
+  std::string sbx_bin = Daemon::BuildDir() + "/cli/sbx";
+  setenv("SBX_SOCKET", d.socket().c_str(), 1);
+  std::vector<double> sbx_exec, raw_exec;
   for (int i = 0; i < kRuns; ++i) {
     auto t0 = Clock::now();
-    Sh("runsc " + flags + " exec raw-bench-100 true");
-    raw_exec.push_back(Ms(t0, Clock::now()));
+    int rc = Run({sbx_bin, "exec", "b0", "--", "true"});
+    sbx_exec.push_back(Ms(t0, Clock::now()));
+    auto t1 = Clock::now();
+    int rrc = Run(runsc("exec raw-bench-100 true"));
+    raw_exec.push_back(Ms(t1, Clock::now()));
+    if (rc != 0 || rrc != 0) {
+      std::fprintf(stderr, "exec failed: sbx %d raw %d\n", rc, rrc);
+      return 1;
+    }
   }
   Sh("for id in $(runsc --root " + raw + "/root list -quiet); do runsc " + flags +
      " delete --force $id; done");
