@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/k8s_status.h"
 #include "common/strings.h"
 
 namespace sbx::cli {
@@ -199,48 +200,6 @@ class ResponseReader {
   bool stopped_ = false;
 };
 
-Code CodeForResponse(std::string_view reason, int http_code) {
-  static const std::pair<std::string_view, Code> kReasons[] = {
-      {"NotFound", Code::kNotFound},
-      {"AlreadyExists", Code::kAlreadyExists},
-      {"Conflict", Code::kConflict},
-      {"Invalid", Code::kInvalid},
-      {"BadRequest", Code::kInvalidArgument},
-      {"Gone", Code::kGone},
-      {"Expired", Code::kGone},
-      {"RequestEntityTooLarge", Code::kTooLarge},
-      {"ServiceUnavailable", Code::kUnavailable},
-      {"InternalError", Code::kInternal},
-      {"MethodNotAllowed", Code::kFailedPrecondition},
-      {"Forbidden", Code::kFailedPrecondition},
-  };
-  for (const auto& [r, c] : kReasons) {
-    if (r == reason) return c;
-  }
-  switch (http_code) {
-    case 400:
-      return Code::kInvalidArgument;
-    case 404:
-      return Code::kNotFound;
-    case 409:
-      return Code::kConflict;
-    case 410:
-      return Code::kGone;
-    case 413:
-      return Code::kTooLarge;
-    case 422:
-      return Code::kInvalid;
-    case 503:
-      return Code::kUnavailable;
-    case 403:
-    case 405:
-    case 412:
-      return Code::kFailedPrecondition;
-    default:
-      return Code::kInternal;
-  }
-}
-
 Result<Json> ParseJsonBody(const std::string& body) {
   try {
     return Json::parse(body);
@@ -257,33 +216,7 @@ bool IsTransportError(const Status& status) {
          (m.starts_with(kTransportErrorPrefix) || m.starts_with(kConnectionLostPrefix));
 }
 
-std::string_view ReasonForCode(Code code) {
-  switch (code) {
-    case Code::kOk:
-      return "";
-    case Code::kInvalidArgument:
-      return "BadRequest";
-    case Code::kInvalid:
-      return "Invalid";
-    case Code::kNotFound:
-      return "NotFound";
-    case Code::kAlreadyExists:
-      return "AlreadyExists";
-    case Code::kConflict:
-      return "Conflict";
-    case Code::kFailedPrecondition:
-      return "BadRequest";
-    case Code::kGone:
-      return "Gone";
-    case Code::kTooLarge:
-      return "RequestEntityTooLarge";
-    case Code::kUnavailable:
-      return "ServiceUnavailable";
-    case Code::kInternal:
-      return "InternalError";
-  }
-  return "Unknown";
-}
+std::string_view ReasonForCode(Code code) { return KubernetesReasonFor(code); }
 
 Status StatusFromResponse(const HttpResponse& response) {
   std::string reason;
@@ -306,7 +239,7 @@ Status StatusFromResponse(const HttpResponse& response) {
                 "\") has prevented the request from succeeding";
     }
   }
-  Code code = CodeForResponse(reason, response.status_code);
+  Code code = CodeForKubernetesReason(reason, response.status_code);
   if (code == Code::kOk) code = Code::kInternal;
   return Status(code, std::move(message));
 }

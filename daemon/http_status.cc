@@ -6,34 +6,6 @@ namespace sbx::daemon {
 
 namespace {
 
-struct CodeMapping {
-  Code code;
-  int http_code;
-  std::string_view reason;  // Kubernetes StatusReason
-};
-
-constexpr CodeMapping kCodeMappings[] = {
-    {Code::kOk, 200, ""},
-    {Code::kInvalidArgument, 400, "BadRequest"},
-    {Code::kInvalid, 422, "Invalid"},
-    {Code::kNotFound, 404, "NotFound"},
-    {Code::kAlreadyExists, 409, "AlreadyExists"},
-    {Code::kConflict, 409, "Conflict"},
-    // Kubernetes answers a request that the object's state forbids with 400.
-    {Code::kFailedPrecondition, 400, "BadRequest"},
-    {Code::kGone, 410, "Gone"},
-    {Code::kTooLarge, 413, "RequestEntityTooLarge"},
-    {Code::kUnavailable, 503, "ServiceUnavailable"},
-    {Code::kInternal, 500, "InternalError"},
-};
-
-const CodeMapping& MappingFor(Code code) {
-  for (const CodeMapping& m : kCodeMappings) {
-    if (m.code == code) return m;
-  }
-  return kCodeMappings[std::size(kCodeMappings) - 1];  // kInternal
-}
-
 constexpr std::pair<int, std::string_view> kReasonPhrases[] = {
     {100, "Continue"},
     {101, "Switching Protocols"},
@@ -67,9 +39,7 @@ constexpr std::pair<int, std::string_view> kReasonPhrases[] = {
 
 }  // namespace
 
-int HttpCodeFor(Code code) { return MappingFor(code).http_code; }
-
-std::string ReasonFor(Code code) { return std::string(MappingFor(code).reason); }
+std::string ReasonFor(Code code) { return std::string(KubernetesReasonFor(code)); }
 
 Json StatusBody(const Status& status, std::string_view kind, std::string_view name) {
   Json body = {

@@ -7,16 +7,15 @@
 #include <string>
 #include <string_view>
 
+#include "common/k8s_status.h"
 #include "common/status.h"
 
 namespace sbx::daemon {
 
 using Json = nlohmann::json;
 
-// kOk 200, InvalidArgument 400, Invalid 422, NotFound 404, AlreadyExists 409,
-// Conflict 409, FailedPrecondition 400, Gone 410, TooLarge 413,
-// Unavailable 503, Internal 500.
-int HttpCodeFor(Code code);
+// The Code -> HTTP code table lives in common/k8s_status.h, shared with the CLI.
+using ::sbx::HttpCodeFor;
 
 // The Kubernetes StatusReason for a code: BadRequest, Invalid, NotFound,
 // AlreadyExists, Conflict, Gone, RequestEntityTooLarge, ServiceUnavailable,
