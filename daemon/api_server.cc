@@ -428,6 +428,8 @@ void ApiServer::HandleLog(const Route& route, const HttpRequest& req,
     std::string path = deps_.runtime.LogPath(obj->metadata.uid, name);
     std::string text;
     if (auto r = ReadFile(path); r.ok()) text = std::move(*r);
+    // Following continues exactly where this read ended.
+    const size_t read_size = text.size();
     if (tail >= 0) {
       size_t pos = text.size();
       if (pos > 0 && text.back() == '\n') --pos;
@@ -452,11 +454,8 @@ void ApiServer::HandleLog(const Route& route, const HttpRequest& req,
     if (!text.empty()) resp->Write(text);
     // Follow: poll the file for growth until the client leaves or the
     // sandbox is gone. The file is appended by the sandbox itself.
-    std::string uid = obj->metadata.uid;
-    std::thread([this, resp, path, uid, offset = ReadFile(path).ok() ? text.size() : 0] {
-      size_t off = offset;
-      struct stat st0;
-      if (::stat(path.c_str(), &st0) == 0) off = static_cast<size_t>(st0.st_size);
+    std::thread([resp, path, read_size] {
+      size_t off = read_size;
       while (!resp->closed()) {
         struct stat st;
         if (::stat(path.c_str(), &st) != 0) break;
