@@ -86,23 +86,49 @@ std::vector<std::string> MergeEnv(
   return env;
 }
 
+bool BundleResources::empty() const {
+  return memory_limit == 0 && memory_reservation == 0 && cpu_quota == 0 && cpu_shares == 0 &&
+         pids_limit == 0;
+}
+
+Json CapabilitiesJson(const std::vector<std::string>& capabilities) {
+  return {{"bounding", capabilities}, {"effective", capabilities}, {"permitted", capabilities}};
+}
+
+Json ResourcesJson(const BundleResources& r) {
+  Json j = Json::object();
+  if (r.memory_limit != 0) j["memory"]["limit"] = r.memory_limit;
+  if (r.memory_reservation != 0) j["memory"]["reservation"] = r.memory_reservation;
+  if (r.cpu_quota != 0) {
+    j["cpu"]["quota"] = r.cpu_quota;
+    j["cpu"]["period"] = r.cpu_period;
+  }
+  if (r.cpu_shares != 0) j["cpu"]["shares"] = r.cpu_shares;
+  if (r.pids_limit != 0) j["pids"]["limit"] = r.pids_limit;
+  return j;
+}
+
 Json ProcessSpecJson(const std::vector<std::string>& args, const std::vector<std::string>& env,
-                     const std::string& cwd, const UserSpec& user, bool terminal) {
+                     const std::string& cwd, const UserSpec& user, bool terminal,
+                     const std::optional<std::vector<std::string>>& capabilities,
+                     bool no_new_privileges) {
   Json user_json = {{"uid", user.uid}, {"gid", user.gid}};
   if (!user.additional_gids.empty()) user_json["additionalGids"] = user.additional_gids;
-  std::vector<std::string> caps = DefaultCapabilities();
-  return {
+  Json process = {
       {"terminal", terminal},
       {"user", std::move(user_json)},
       {"args", args},
       {"env", env},
       {"cwd", cwd},
-      {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
+      {"capabilities", CapabilitiesJson(capabilities ? *capabilities : DefaultCapabilities())},
   };
+  if (no_new_privileges) process["noNewPrivileges"] = true;
+  return process;
 }
 
 Json BuildRuntimeSpec(const BundleSpec& spec) {
-  Json process = ProcessSpecJson(spec.args, spec.env, spec.cwd, spec.user, spec.terminal);
+  Json process = ProcessSpecJson(spec.args, spec.env, spec.cwd, spec.user, spec.terminal,
+                                 spec.capabilities, spec.no_new_privileges);
   process["rlimits"] =
       Json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", 1048576}, {"soft", 1048576}}});
 
@@ -116,11 +142,13 @@ Json BuildRuntimeSpec(const BundleSpec& spec) {
   }
   Json linux_section = {{"namespaces", std::move(namespaces)}};
   if (!spec.cgroups_path.empty()) linux_section["cgroupsPath"] = spec.cgroups_path;
+  if (!spec.resources.empty()) linux_section["resources"] = ResourcesJson(spec.resources);
+  if (!spec.seccomp.is_null()) linux_section["seccomp"] = spec.seccomp;
 
   Json j = {
       {"ociVersion", "1.0.2"},
       {"process", std::move(process)},
-      {"root", {{"path", spec.rootfs}, {"readonly", false}}},
+      {"root", {{"path", spec.rootfs}, {"readonly", spec.readonly_rootfs}}},
       {"mounts", std::move(mounts)},
       {"linux", std::move(linux_section)},
   };
@@ -144,6 +172,20 @@ Status WriteBundle(const std::string& bundle_dir, const BundleSpec& spec) {
     if (m.destination.empty() || m.destination.front() != '/') {
       return InvalidArgument("mount destination \"" + m.destination + "\": must be absolute");
     }
+  }
+  if (spec.capabilities) {
+    for (const std::string& cap : *spec.capabilities) {
+      if (!cap.starts_with("CAP_")) {
+        return InvalidArgument("capability \"" + cap + "\": must be a CAP_ name");
+      }
+    }
+  }
+  if (!spec.seccomp.is_null() && !spec.seccomp.is_object()) {
+    return InvalidArgument("seccomp: must be an object");
+  }
+  const BundleResources& r = spec.resources;
+  if (r.memory_limit < 0 || r.memory_reservation < 0 || r.cpu_quota < 0 || r.pids_limit < 0) {
+    return InvalidArgument("resources: limits must not be negative");
   }
   SBX_RETURN_IF_ERROR(MakeDirs(bundle_dir, 0700));
   return WriteFileAtomic(JoinPath(bundle_dir, "config.json"), BuildRuntimeSpec(spec).dump(2) + "\n",

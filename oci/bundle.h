@@ -7,12 +7,16 @@
 // Rootfs model: root.path is the image's shared unpacked root and is given to
 // runsc with readonly=false; runsc's rootfs overlay (--overlay2=root:memory
 // or root:dir=…) takes the writes, so the shared directory is never modified
-// (tests/oci/runsc_lifecycle_test.cc proves it).
+// (tests/oci/runsc_lifecycle_test.cc proves it). readonly_rootfs sets
+// readonly=true, and the container cannot write its root at all
+// (tests/oci/runsc_security_test.cc).
 #ifndef SBX_OCI_BUNDLE_H_
 #define SBX_OCI_BUNDLE_H_
 
+#include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +33,20 @@ struct BundleMount {
   std::vector<std::string> options;
 };
 
+// linux.resources of the sandbox (root) container. runsc applies them to the
+// host cgroup at linux.cgroupsPath and sizes the sandbox from it (MemTotal,
+// CPU count); limits of sub-containers are not enforced by runsc.
+struct BundleResources {
+  int64_t memory_limit = 0;        // bytes; 0 = none
+  int64_t memory_reservation = 0;  // bytes; 0 = none (v1 soft limit, v2 memory.low)
+  int64_t cpu_quota = 0;           // microseconds per cpu_period; 0 = none
+  uint64_t cpu_period = 100000;    // microseconds; written only with a quota
+  uint64_t cpu_shares = 0;         // 0 = unset
+  int64_t pids_limit = 0;          // 0 = none
+  // True when nothing would be written (cpu_period alone does not count).
+  bool empty() const;
+};
+
 struct BundleSpec {
   std::string rootfs;  // absolute; shared read-only image root
   std::vector<std::string> args;
@@ -40,6 +58,18 @@ struct BundleSpec {
   std::string cgroups_path;  // empty = runsc's default ("/<container id>")
   bool terminal = false;
   std::vector<BundleMount> mounts;  // after the default mounts; may shadow them
+
+  // Security. root.readonly: the rootfs (and runsc's overlay on it) refuses
+  // writes; mounts keep their own options.
+  bool readonly_rootfs = false;
+  // nullopt = DefaultCapabilities(); otherwise the exact set ("CAP_X"
+  // names), which may be empty.
+  std::optional<std::vector<std::string>> capabilities;
+  bool no_new_privileges = false;
+  // An OCI linux.seccomp object written verbatim; null = none. runsc
+  // enforces it inside the sandbox only with --oci-seccomp.
+  Json seccomp;
+  BundleResources resources;
 };
 
 // Kubernetes semantics: `command` replaces the image Entrypoint and drops its
@@ -64,14 +94,30 @@ extern const char kDefaultPathEnv[];
 std::vector<std::string> DefaultCapabilities();
 
 // The OCI process object shared by config.json and `runsc exec --process`:
-// terminal, user, args, env, cwd and the default capabilities (no rlimits).
+// terminal, user, args, env, cwd, capabilities (nullopt = the default set)
+// and noNewPrivileges when set (no rlimits). Exec'd processes should get
+// the container's capabilities and no_new_privileges, as in Kubernetes.
 Json ProcessSpecJson(const std::vector<std::string>& args, const std::vector<std::string>& env,
-                     const std::string& cwd, const UserSpec& user, bool terminal);
+                     const std::string& cwd, const UserSpec& user, bool terminal,
+                     const std::optional<std::vector<std::string>>& capabilities = std::nullopt,
+                     bool no_new_privileges = false);
+
+// process.capabilities for a capability set. As containerd (since 1.6.18)
+// does, only bounding, effective and permitted carry the set; inheritable
+// and ambient stay empty for every user, so a non-root process holds no
+// capability across an execve.
+Json CapabilitiesJson(const std::vector<std::string>& capabilities);
+
+// linux.resources with only the fields that are set; an empty object when
+// resources.empty().
+Json ResourcesJson(const BundleResources& resources);
 
 Json BuildRuntimeSpec(const BundleSpec& spec);
 
-// Validates spec (absolute rootfs and cwd, non-empty args), creates
-// bundle_dir and writes bundle_dir/config.json atomically.
+// Validates spec (absolute rootfs and cwd, non-empty args, absolute mount
+// destinations, CAP_ capability names, seccomp an object, no negative
+// resources), creates bundle_dir and writes bundle_dir/config.json
+// atomically.
 Status WriteBundle(const std::string& bundle_dir, const BundleSpec& spec);
 
 }  // namespace sbx::oci

@@ -142,6 +142,91 @@ TEST(BuildRuntimeSpecTest, OptionalFieldsAreOmitted) {
   EXPECT_FALSE(j["linux"].contains("cgroupsPath"));
   EXPECT_FALSE(j["process"]["user"].contains("additionalGids"));
   EXPECT_EQ(j["process"]["cwd"], "/");
+  EXPECT_EQ(j["root"]["readonly"], false);
+  EXPECT_FALSE(j["process"].contains("noNewPrivileges"));
+  EXPECT_EQ(j["process"]["capabilities"]["bounding"], Json(DefaultCapabilities()));
+  EXPECT_FALSE(j["linux"].contains("resources"));
+  EXPECT_FALSE(j["linux"].contains("seccomp"));
+}
+
+TEST(BuildRuntimeSpecTest, SecurityFields) {
+  BundleSpec s = SampleSpec();
+  s.readonly_rootfs = true;
+  s.capabilities = V{"CAP_KILL", "CAP_NET_BIND_SERVICE"};
+  s.no_new_privileges = true;
+  s.seccomp = Json::parse(R"({"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+      {"names":["mkdir"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]})");
+  Json j = BuildRuntimeSpec(s);
+  EXPECT_EQ(j["root"]["readonly"], true);
+  const Json& p = j["process"];
+  EXPECT_EQ(p["noNewPrivileges"], true);
+  const Json caps = {"CAP_KILL", "CAP_NET_BIND_SERVICE"};
+  EXPECT_EQ(p["capabilities"],
+            Json({{"bounding", caps}, {"effective", caps}, {"permitted", caps}}));
+  EXPECT_EQ(j["linux"]["seccomp"], s.seccomp);
+}
+
+TEST(BuildRuntimeSpecTest, EmptyCapabilitySetIsWrittenAsEmptyLists) {
+  BundleSpec s = SampleSpec();
+  s.capabilities = V{};
+  Json caps = BuildRuntimeSpec(s)["process"]["capabilities"];
+  EXPECT_EQ(caps, Json::parse(R"({"bounding":[],"effective":[],"permitted":[]})"));
+}
+
+TEST(BuildRuntimeSpecTest, ResourcesWriteOnlyWhatIsSet) {
+  struct Case {
+    const char* name;
+    BundleResources resources;
+    const char* want;  // linux.resources, or "" for absent
+  } cases[] = {
+      {"none", {}, ""},
+      {"period_alone_is_not_set", {.cpu_period = 50000}, ""},
+      {"memory_limit", {.memory_limit = 134217728}, R"({"memory":{"limit":134217728}})"},
+      {"memory_both",
+       {.memory_limit = 200, .memory_reservation = 100},
+       R"({"memory":{"limit":200,"reservation":100}})"},
+      {"quota_with_default_period",
+       {.cpu_quota = 50000},
+       R"({"cpu":{"quota":50000,"period":100000}})"},
+      {"quota_with_period",
+       {.cpu_quota = 1000, .cpu_period = 10000},
+       R"({"cpu":{"quota":1000,"period":10000}})"},
+      {"shares_alone", {.cpu_shares = 512}, R"({"cpu":{"shares":512}})"},
+      {"pids", {.pids_limit = 1024}, R"({"pids":{"limit":1024}})"},
+      {"all",
+       {.memory_limit = 1,
+        .memory_reservation = 1,
+        .cpu_quota = 2000,
+        .cpu_shares = 2,
+        .pids_limit = 3},
+       R"({"memory":{"limit":1,"reservation":1},"cpu":{"quota":2000,"period":100000,"shares":2},
+           "pids":{"limit":3}})"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    BundleSpec s = SampleSpec();
+    s.resources = c.resources;
+    Json linux_section = BuildRuntimeSpec(s)["linux"];
+    if (std::string(c.want).empty()) {
+      EXPECT_TRUE(c.resources.empty());
+      EXPECT_FALSE(linux_section.contains("resources"));
+    } else {
+      EXPECT_FALSE(c.resources.empty());
+      EXPECT_EQ(linux_section["resources"], Json::parse(c.want));
+    }
+  }
+}
+
+TEST(ProcessSpecJsonTest, ExecProcessesCanCarryTheContainersSecurity) {
+  UserSpec user;
+  Json plain = ProcessSpecJson({"/bin/true"}, {}, "/", user, false);
+  EXPECT_EQ(plain["capabilities"], CapabilitiesJson(DefaultCapabilities()));
+  EXPECT_FALSE(plain.contains("noNewPrivileges"));
+  Json restricted = ProcessSpecJson({"/bin/true"}, {}, "/", user, false, V{"CAP_KILL"}, true);
+  EXPECT_EQ(restricted["capabilities"]["effective"], Json({"CAP_KILL"}));
+  EXPECT_EQ(restricted["noNewPrivileges"], true);
+  EXPECT_FALSE(restricted["capabilities"].contains("inheritable"));
+  EXPECT_FALSE(restricted["capabilities"].contains("ambient"));
 }
 
 class WriteBundleTest : public ::testing::Test {
@@ -178,6 +263,17 @@ TEST_F(WriteBundleTest, RejectsInvalidSpecsNamingTheField) {
        "workingDir \"work\": must be absolute"},
       {"relative_mount", [](BundleSpec* s) { s->mounts[0].destination = "etc/hosts"; },
        "mount destination \"etc/hosts\": must be absolute"},
+      {"capability_without_prefix",
+       [](BundleSpec* s) {
+         s->capabilities = V{"CAP_KILL", "CHOWN"};
+       },
+       "capability \"CHOWN\": must be a CAP_ name"},
+      {"seccomp_not_an_object", [](BundleSpec* s) { s->seccomp = Json::array(); },
+       "seccomp: must be an object"},
+      {"negative_memory", [](BundleSpec* s) { s->resources.memory_limit = -1; },
+       "resources: limits must not be negative"},
+      {"negative_pids", [](BundleSpec* s) { s->resources.pids_limit = -5; },
+       "resources: limits must not be negative"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
