@@ -103,6 +103,7 @@ RunscClient::RunscClient(RunscConfig config) : config_(std::move(config)) {
   if (!config_.network.empty()) global_flags_.push_back(Flag("network", config_.network));
   if (!config_.overlay2.empty()) global_flags_.push_back(Flag("overlay2", config_.overlay2));
   if (config_.ignore_cgroups) global_flags_.push_back("--ignore-cgroups");
+  if (config_.oci_seccomp) global_flags_.push_back("--oci-seccomp");
   if (!config_.debug_log_dir.empty()) {
     global_flags_.push_back("--debug");
     std::string dir = config_.debug_log_dir;

@@ -41,6 +41,9 @@ struct RunscConfig {
   std::string network = "none";  // none | sandbox | host
   std::string overlay2 = "root:memory";
   bool ignore_cgroups = false;
+  // --oci-seccomp: enforce the spec's linux.seccomp inside the sandbox;
+  // without it runsc ignores that section.
+  bool oci_seccomp = false;
   std::string debug_log_dir;             // empty = off; else --debug --debug-log=<dir>/
   std::vector<std::string> extra_flags;  // appended verbatim after the above
 };
