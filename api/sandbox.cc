@@ -354,6 +354,10 @@ Result<Sandbox> Sandbox::FromObject(const Object& obj) {
     if (!cs->is_array()) return InvalidArgument("status.containerStatuses: must be a list");
     s.status.container_statuses = *cs;
   }
+  if (const Json* cs = st.Get("initContainerStatuses")) {
+    if (!cs->is_array()) return InvalidArgument("status.initContainerStatuses: must be a list");
+    s.status.init_container_statuses = *cs;
+  }
   return s;
 }
 
@@ -401,6 +405,9 @@ Object Sandbox::ToObject() const {
   }
   if (status.container_statuses.is_array() && !status.container_statuses.empty()) {
     st["containerStatuses"] = status.container_statuses;
+  }
+  if (status.init_container_statuses.is_array() && !status.init_container_statuses.empty()) {
+    st["initContainerStatuses"] = status.init_container_statuses;
   }
   if (!st.empty()) o.body["status"] = std::move(st);
   return o;

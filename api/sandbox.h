@@ -124,8 +124,10 @@ struct SandboxStatus {
   std::string service_fqdn, service, selector, node_name;
   std::vector<std::string> pod_ips;
   std::vector<Condition> conditions;
-  // sbx extension: Kubernetes ContainerStatus objects.
+  // sbx extension: Kubernetes ContainerStatus objects, as a Pod's status has
+  // them (containerStatuses, initContainerStatuses incl. sidecars).
   Json container_statuses = Json::array();
+  Json init_container_statuses = Json::array();
 };
 
 struct Sandbox {
