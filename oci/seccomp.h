@@ -11,7 +11,10 @@
 // actions SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL, SCMP_ACT_TRAP and
 // SCMP_ACT_TRACE (SCMP_ACT_KILL_PROCESS, SCMP_ACT_LOG and SCMP_ACT_NOTIFY are
 // refused with a message saying so), the seven SCMP_CMP_* operators, argument
-// indexes 0-5 and errno values that fit in 16 bits.
+// indexes 0-5 and errno values that fit in 16 bits. Measured: runsc
+// 20240729 ignores errnoRet and defaultErrnoRet and returns EPERM for every
+// SCMP_ACT_ERRNO (newer gVisor honours them); profiles that ask for another
+// errno are accepted and get EPERM from that runsc.
 //
 // Syscall names: a name libseccomp does not know on any architecture is an
 // error (`unknown syscall "mkdirx"`), which catches typos. A name that exists
