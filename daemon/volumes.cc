@@ -271,7 +271,11 @@ Status SetGroupAt(int dir_fd, const char* name, const struct stat& st, gid_t gid
   }
   if (S_ISLNK(st.st_mode)) return Status::Ok();
   mode_t mode = (st.st_mode & 07777) | GroupBits(S_ISDIR(st.st_mode), read_only);
-  if (::fchmodat(dir_fd, name, mode, 0) != 0) return ErrnoStatus("chmod " + what, errno);
+  // NOFOLLOW: should the entry have become a symlink since the stat, this
+  // fails instead of changing the symlink's target.
+  if (::fchmodat(dir_fd, name, mode, AT_SYMLINK_NOFOLLOW) != 0) {
+    return ErrnoStatus("chmod " + what, errno);
+  }
   return Status::Ok();
 }
 
@@ -901,6 +905,9 @@ Result<std::vector<oci::BundleMount>> VolumeManager::MountsFor(
     std::string raw = Str(m, "mountPath");
     if (raw.empty()) return Invalid(FieldRequired(mp + ".mountPath"));
     SBX_ASSIGN_OR_RETURN(std::string target, CleanAbsolute(raw, mp + ".mountPath"));
+    if (target == "/") {
+      return Invalid(FieldInvalid(mp + ".mountPath", raw, "must not be the root directory"));
+    }
     if (!targets.insert(target).second) return Invalid(FieldDuplicate(mp + ".mountPath", raw));
     if (std::string expr = Str(m, "subPathExpr"); !expr.empty()) {
       return Invalid(

@@ -157,7 +157,7 @@ TEST_F(VolumesRootTest, ClaimSizeIsEnforcedAndDataSurvivesReleaseUntilDelete) {
   PodVolumes v = Prepare(sb);
   ASSERT_TRUE(v.by_name.count("data"));
   const PreparedVolume& pv = v.by_name.at("data");
-  EXPECT_TRUE(pv.size_enforced);
+  EXPECT_TRUE(pv.size_enforced) << Join(v.warnings, "; ");
   EXPECT_EQ(pv.size_limit, 16 << 20);
   EXPECT_THAT(v.warnings, IsEmpty());
   EXPECT_THAT(MountsUnder(ClaimDir("data", "sized")), ElementsAre(pv.host_path));

@@ -638,6 +638,8 @@ TEST_F(MountsForTest, BadVolumeMountsAreInvalidNamingTheField) {
       {{{{"name", "data"}, {"mountPath", "data"}}},
        p + "[0].mountPath: Invalid value: \"data\": must be an absolute path"},
       {{{{"name", "data"}}}, p + "[0].mountPath: Required value"},
+      {{{{"name", "data"}, {"mountPath", "//"}}},
+       p + "[0].mountPath: Invalid value: \"//\": must not be the root directory"},
       {{{{"name", "data"}, {"mountPath", "/d"}, {"subPath", "../up"}}},
        p + "[0].subPath: Invalid value: \"../up\": must not contain '..'"},
       {{{{"name", "data"}, {"mountPath", "/d"}, {"subPath", "/abs"}}},
