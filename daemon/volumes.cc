@@ -519,6 +519,10 @@ Result<UniqueFd> ResolveSubPath(const std::string& root, const std::vector<std::
                                 const std::string& raw, const std::string& field) {
   UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root_fd.valid()) return ErrnoStatus("open volume " + root, errno);
+  // Created directories take the volume root's mode, as the kubelet's do, so
+  // whoever may write the volume may write them.
+  struct stat root_st;
+  if (::fstat(root_fd.get(), &root_st) != 0) return ErrnoStatus("stat volume " + root, errno);
   UniqueFd cur(::dup(root_fd.get()));
   if (!cur.valid()) return ErrnoStatus("dup", errno);
   std::string rel;
@@ -527,7 +531,12 @@ Result<UniqueFd> ResolveSubPath(const std::string& root, const std::vector<std::
     UniqueFd fd;
     int err = OpenBeneath(root_fd.get(), next, &fd);
     if (err == ENOENT) {
-      if (::mkdirat(cur.get(), part.c_str(), 0755) != 0 && errno != EEXIST) {
+      if (::mkdirat(cur.get(), part.c_str(), 0700) == 0) {
+        if (::fchmodat(cur.get(), part.c_str(), root_st.st_mode & 07777, AT_SYMLINK_NOFOLLOW) !=
+            0) {
+          return ErrnoStatus("subPath " + raw + ": chmod " + next, errno);
+        }
+      } else if (errno != EEXIST) {
         return ErrnoStatus("subPath " + raw + ": mkdir " + next, errno);
       }
       err = OpenBeneath(root_fd.get(), next, &fd);

@@ -251,6 +251,9 @@ TEST_F(VolumesRootTest, SubPathIsABindOfTheResolvedTargetThatLaterSwapsCannotRed
   EXPECT_EQ(file.destination, "/etc/app.conf");
   EXPECT_THAT(file.options, ElementsAre("rbind", "ro"));
   EXPECT_TRUE(IsDirectory(data + "/inner/new/deeper"));  // created inside the volume
+  struct stat st;
+  ASSERT_EQ(::stat((data + "/inner/new/deeper").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0777u);  // the mode of the volume root
   EXPECT_EQ(MountsUnder(v.subpath_dir).size(), 2u);
   EXPECT_TRUE(Under(dir.source, v.subpath_dir));
   EXPECT_EQ(ReadFile(file.source).value(), "conf");
@@ -370,9 +373,12 @@ TEST_F(VolumesPodTest, MemoryEmptyDirIsOneSizedTmpfsSharedByThePodsContainers) {
               {Claim("data", "16Mi")});
   PodVolumes vols = Prepare(sb);
   ASSERT_EQ(vols.by_name.size(), 3u);
-  api::Json volume_mounts = {{{"name", "shm"}, {"mountPath", "/shm"}},
-                             {{"name", "conf"}, {"mountPath", "/conf"}},
-                             {{"name", "data"}, {"mountPath", "/data"}}};
+  api::Json volume_mounts = {
+      {{"name", "shm"}, {"mountPath", "/shm"}},
+      {{"name", "conf"}, {"mountPath", "/conf"}},
+      {{"name", "data"}, {"mountPath", "/data"}},
+      {{"name", "conf"}, {"mountPath", "/etc/greeting"}, {"subPath", "greeting"}},
+      {{"name", "data"}, {"mountPath", "/sub"}, {"subPath", "in/sub"}}};
   auto mounts_for = [&](const std::string& name) {
     auto m = vm_->MountsFor(vols, {{"name", name}, {"volumeMounts", volume_mounts}},
                             "spec.podTemplate.spec.containers[0]");
@@ -388,6 +394,7 @@ TEST_F(VolumesPodTest, MemoryEmptyDirIsOneSizedTmpfsSharedByThePodsContainers) {
                   "dd if=/dev/zero of=/shm/big bs=1024 count=8192; echo dd-rc=$?; "
                   "echo \"conf: $(cat /conf/greeting)\"; "
                   "echo persisted > /data/x && echo wrote-data; "
+                  "echo \"file: $(cat /etc/greeting)\"; echo sub > /sub/y && echo wrote-sub; "
                   "echo writer-done; exec sleep 100000"},
                  vols, mounts_for("writer"), 1000);
   ASSERT_TRUE(WaitForOutput("writer", "writer-done")) << Output("writer");
@@ -406,6 +413,8 @@ TEST_F(VolumesPodTest, MemoryEmptyDirIsOneSizedTmpfsSharedByThePodsContainers) {
   EXPECT_THAT(writer, HasSubstr("dd-rc=1"));
   EXPECT_THAT(writer, HasSubstr("conf: hello from a configmap"));
   EXPECT_THAT(writer, HasSubstr("wrote-data"));
+  EXPECT_THAT(writer, HasSubstr("file: hello from a configmap"));  // a file subPath
+  EXPECT_THAT(writer, HasSubstr("wrote-sub"));  // a created subPath directory, writable by 1000
   std::string reader = Output("reader");
   EXPECT_THAT(reader, HasSubstr("reader sees: shared"));
   EXPECT_THAT(reader, HasSubstr("big-present"));  // written by the other container
@@ -415,6 +424,7 @@ TEST_F(VolumesPodTest, MemoryEmptyDirIsOneSizedTmpfsSharedByThePodsContainers) {
     EXPECT_NE(name, "f");
   }
   EXPECT_EQ(ReadFile(vols.by_name.at("data").host_path + "/x").value(), "persisted\n");
+  EXPECT_EQ(ReadFile(vols.by_name.at("data").host_path + "/in/sub/y").value(), "sub\n");
 
   for (auto it = ids_.rbegin(); it != ids_.rend(); ++it) {
     EXPECT_TRUE(Run(client_->Delete(*it, true)).ok());
