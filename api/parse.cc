@@ -87,12 +87,17 @@ Json NumberFromUnsigned(std::string_view digits, int base, bool negative) {
   return static_cast<uint64_t>(u);
 }
 
-// The YAML 1.2 core schema resolution of a plain scalar.
+// The YAML 1.2 core schema resolution of a plain scalar, plus YAML 1.1 octal.
 Json ResolvePlain(const std::string& s) {
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
   std::string_view v = s;
+  // A leading zero means octal, as in the YAML 1.1 ints kubectl reads: file
+  // modes are written `defaultMode: 0400` in Kubernetes manifests.
+  if (v.size() > 1 && v[0] == '0' && AllOf(v.substr(1), "01234567")) {
+    return NumberFromUnsigned(v.substr(1), 8, false);
+  }
   if (IsDecimal(v)) {
     bool negative = v[0] == '-';
     if (v[0] == '+' || v[0] == '-') v.remove_prefix(1);

@@ -39,6 +39,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "i: null\nj: ~\nk:\nl: yes\nm: 1.2.3\nn: +3\no: .5\n",
                   R"([{"a":1,"b":-7,"c":31,"d":15,"e":1.5,"f":1000.0,"g":true,"h":false,
                       "i":null,"j":null,"k":null,"l":"yes","m":"1.2.3","n":3,"o":0.5}])"},
+        ParseCase{"LeadingZeroIsOctalAsKubectlReadsFileModes", "a: 0400\nb: 0644\nc: 0\nd: 089\n",
+                  R"([{"a":256,"b":420,"c":0,"d":89}])"},
         ParseCase{"ExplicitTags", "a: !!str 12\nb: !!int \"12\"\nc: !!float 1\n",
                   R"([{"a":"12","b":12,"c":1.0}])"},
         ParseCase{"Sequences", "a:\n- x\n- 2\nb: [1, \"2\"]\n", R"([{"a":["x",2],"b":[1,"2"]}])"},
