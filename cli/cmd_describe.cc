@@ -230,8 +230,8 @@ void ContainerState(Text& t, int level, const char* label, const Json& state) {
   }
 }
 
-void ContainerStatuses(Text& t, int level, const Json& statuses) {
-  t.Line(level, "Container Statuses:");
+void ContainerStatuses(Text& t, int level, const char* title, const Json& statuses) {
+  t.Line(level, std::string(title) + ":");
   for (const auto& cs : statuses) {
     t.Line(level + 1, StringField(cs, "name") + ":");
     ContainerState(t, level + 2, "State", Field(cs, "state"));
@@ -258,9 +258,11 @@ void StatusSection(Text& t, const Json& object) {
   t.Line(0, "Status:");
   const Json& conditions = Field(status, "conditions");
   if (conditions.is_array()) Conditions(t, 1, conditions);
+  const Json& init = Field(status, "initContainerStatuses");
+  if (init.is_array()) ContainerStatuses(t, 1, "Init Container Statuses", init);
   const Json& statuses = Field(status, "containerStatuses");
-  if (statuses.is_array()) ContainerStatuses(t, 1, statuses);
-  Generic(t, 1, status, {"conditions", "containerStatuses"});
+  if (statuses.is_array()) ContainerStatuses(t, 1, "Container Statuses", statuses);
+  Generic(t, 1, status, {"conditions", "initContainerStatuses", "containerStatuses"});
 }
 
 // Secret values stay secret: keys and sizes only (kubectl does the same).

@@ -7,9 +7,11 @@
 #include <thread>
 
 #include "api/decode.h"
+#include "api/pod_validation.h"
 #include "common/fs.h"
 #include "common/frames.h"
 #include "common/log.h"
+#include "common/random.h"
 #include "common/strings.h"
 #include "daemon/http_status.h"
 #include "daemon/process.h"
@@ -77,10 +79,23 @@ Status ApiServer::Admit(const api::Object& obj) {
   if (obj.kind != "Sandbox") return Status::Ok();
   SBX_ASSIGN_OR_RETURN(auto sb, api::Sandbox::FromObject(obj));
   std::vector<std::string> errors;
-  const auto& containers = sb.spec.pod_template.spec.containers;
-  for (size_t i = 0; i < containers.size(); ++i) {
-    const auto& c = containers[i];
-    std::string path = "spec.podTemplate.spec.containers[" + std::to_string(i) + "]";
+  if (Status s = api::ValidatePodSpec(sb.spec.pod_template.spec.raw, sb.spec.volume_claim_templates,
+                                      "spec.podTemplate.spec", "spec.volumeClaimTemplates",
+                                      deps_.pod_policy);
+      !s.ok()) {
+    errors.push_back(s.message());
+  }
+  std::vector<std::pair<const api::Container*, std::string>> all;
+  for (const char* list : {"initContainers", "containers"}) {
+    const auto& cs = std::string(list) == "containers" ? sb.spec.pod_template.spec.containers
+                                                       : sb.spec.pod_template.spec.init_containers;
+    for (size_t i = 0; i < cs.size(); ++i) {
+      all.emplace_back(&cs[i], "spec.podTemplate.spec." + std::string(list) + "[" +
+                                   std::to_string(i) + "]");
+    }
+  }
+  for (const auto& [cp, path] : all) {
+    const auto& c = *cp;
     if (!deps_.images.Resolve(c.image).ok()) {
       errors.push_back(path + ".image: Not found: \"" + c.image +
                        "\" is not in the local image store (import it with `sbx image import`)");
@@ -327,6 +342,19 @@ void ApiServer::HandleWatch(const Route& route, const HttpRequest& req,
   });
 }
 
+namespace {
+// Containers, init containers and sidecars all have logs and can be exec'd.
+bool IsPodContainer(const api::Sandbox& sb, const std::string& name) {
+  for (const auto* list : {&sb.spec.pod_template.spec.containers,
+                           &sb.spec.pod_template.spec.init_containers}) {
+    for (const auto& c : *list) {
+      if (c.name == name) return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
 void ApiServer::HandleExec(const Route& route, const HttpRequest& req,
                            std::shared_ptr<HttpResponder> resp) {
   if (req.method != "POST" && req.method != "GET") {
@@ -347,35 +375,63 @@ void ApiServer::HandleExec(const Route& route, const HttpRequest& req,
     auto obj = service_.Get(*route.kind, route.namespace_, route.name);
     if (!obj.ok()) return SendError(resp, obj.status());
     const std::string uid = obj->metadata.uid;
-    auto run = deps_.runtime.Get(uid);
-    if (!run || run->exited) {
-      return SendError(resp, FailedPrecondition("sandbox " + route.namespace_ + "/" + route.name +
-                                                " is not running"));
+    auto sb = api::Sandbox::FromObject(*obj);
+    if (!sb.ok()) return SendError(resp, sb.status());
+    std::string name = container;
+    if (name.empty() && !sb->spec.pod_template.spec.containers.empty()) {
+      name = sb->spec.pod_template.spec.containers[0].name;
     }
-    if (!container.empty() && !run->container_name.empty() && container != run->container_name) {
-      return SendError(resp, NotFound("container " + container + " is not valid for sandbox " +
+    if (!IsPodContainer(*sb, name)) {
+      return SendError(resp, NotFound("container " + name + " is not valid for sandbox " +
                                       route.name));
     }
-    auto exec = deps_.runtime.ExecTemplate(uid);
-    if (!exec.ok()) return SendError(resp, exec.status());
-    exec->args = command;
-    exec->tty = tty;
+    auto pod = deps_.runtime.Get(uid);
+    const ContainerRun* run = nullptr;
+    if (pod && !pod->exited) {
+      auto it = pod->containers.find(name);
+      if (it != pod->containers.end() && !it->second.exited) run = &it->second;
+    }
+    if (run == nullptr) {
+      return SendError(resp, FailedPrecondition("container " + name + " of sandbox " +
+                                                route.namespace_ + "/" + route.name +
+                                                " is not running"));
+    }
+    // The command runs as the container's process does (user, env, cwd,
+    // capabilities, no_new_privs), as `kubectl exec` does.
+    auto process = deps_.runtime.ProcessTemplate(uid, name);
+    if (!process.ok()) return SendError(resp, process.status());
+    (*process)["args"] = command;
+    (*process)["terminal"] = tty;
+    oci::RunscExec exec;
+    exec.process_json_path = JoinPath(deps_.runtime.ContainerBundleDir(uid, name),
+                                      "exec-" + RandomHex(8) + ".json");
+    if (Status s = WriteFileAtomic(exec.process_json_path, process->dump(), 0600); !s.ok()) {
+      return SendError(resp, s);
+    }
     Reaper::SpawnOptions opts;
-    opts.argv = deps_.runtime.runsc().Exec(run->container_id, *exec);
-    deps_.loop.Post([this, opts, want_stdin, resp] {
-      if (resp->closed()) return;
+    opts.argv = deps_.runtime.runsc().Exec(run->container_id, exec);
+    const std::string process_file = exec.process_json_path;
+    deps_.loop.Post([this, opts, want_stdin, resp, process_file] {
+      if (resp->closed()) {
+        (void)RemoveAll(process_file);
+        return;
+      }
       auto proc_holder = std::make_shared<std::unique_ptr<StreamingProcess>>();
       auto proc = StreamingProcess::Start(
           deps_.loop, opts,
           [resp](int fd, std::string_view data) {
             resp->WriteRaw(frames::Encode(fd == 2 ? frames::kStderr : frames::kStdout, data));
           },
-          [resp, proc_holder](ExitStatus st) {
+          [resp, proc_holder, process_file](ExitStatus st) {
+            (void)RemoveAll(process_file);
             resp->WriteRaw(frames::Encode(frames::kStatus,
                                           api::Json{{"exitCode", st.Code()}}.dump()));
             resp->Close();
           });
-      if (!proc.ok()) return SendError(resp, proc.status());
+      if (!proc.ok()) {
+        (void)RemoveAll(process_file);
+        return SendError(resp, proc.status());
+      }
       *proc_holder = std::move(*proc);
       if (!want_stdin) (*proc_holder)->CloseStdin();
       auto decoder = std::make_shared<frames::Decoder>();
@@ -420,9 +476,7 @@ void ApiServer::HandleLog(const Route& route, const HttpRequest& req,
     const auto& containers = sb->spec.pod_template.spec.containers;
     std::string name = container;
     if (name.empty() && !containers.empty()) name = containers[0].name;
-    bool known = false;
-    for (const auto& c : containers) known |= c.name == name;
-    if (!known) {
+    if (!IsPodContainer(*sb, name)) {
       return SendError(resp, NotFound("container " + name + " is not valid for sandbox " + route.name));
     }
     std::string path = deps_.runtime.LogPath(obj->metadata.uid, name);

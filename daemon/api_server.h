@@ -21,6 +21,7 @@
 #include <string>
 
 #include "api/object.h"
+#include "api/pod_validation.h"
 #include "common/time.h"
 #include "daemon/event_loop.h"
 #include "daemon/http_server.h"
@@ -41,6 +42,7 @@ struct ApiDeps {
   WorkerPool& pool;
   const Clock& clock;
   api::Json version;  // served at /version
+  api::PodPolicy pod_policy;
 };
 
 class ApiServer {

@@ -10,15 +10,19 @@
 #include <vector>
 
 #include "api/decode.h"
+#include "api/pod_validation.h"
+#include "api/quantity.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "daemon/api_server.h"
 #include "daemon/event_loop.h"
 #include "daemon/http_server.h"
+#include "daemon/pod_builder.h"
 #include "daemon/process.h"
 #include "daemon/resource_service.h"
 #include "daemon/runtime.h"
 #include "daemon/sandbox_controller.h"
+#include "daemon/volumes.h"
 #include "oci/image_store.h"
 #include "oci/probe.h"
 #include "store/store.h"
@@ -39,6 +43,12 @@ struct Flags {
   std::string log_level = "info";
   bool log_json = false;
   size_t workers = 4;
+  std::string pause_binary;  // default: next to sbxd, or ../libexec/sbx/
+  std::vector<std::string> host_path_prefixes;
+  std::string default_memory_limit, default_cpu_limit;
+  int64_t default_pids_limit = 0;
+  std::string seccomp_profile_root;  // default STATE_DIR/seccomp
+  std::string default_seccomp = "RuntimeDefault";
 };
 
 constexpr char kUsage[] = R"(Usage: sbxd [flags]
@@ -55,6 +65,19 @@ Flags:
   --platform NAME    auto | kvm | systrap | ptrace (default auto: the first of
                      kvm, systrap, ptrace that boots on this host)
   --workers N        controller worker threads (default 4)
+  --pause-binary PATH  the static sbx-pause every pod runs as its root process
+                     (default: next to sbxd, else ../libexec/sbx/sbx-pause)
+  --allow-host-path PREFIX  allow hostPath volumes under PREFIX (repeatable;
+                     default none: hostPath volumes are refused)
+  --default-memory-limit Q  memory limit of a sandbox whose containers do not
+                     all set one (a quantity, e.g. 2Gi; default none)
+  --default-cpu-limit Q     cpu limit likewise (e.g. 2 or 500m; default none)
+  --default-pids-limit N    pids limit of every sandbox (default none; an idle
+                     gVisor sandbox already uses ~30 host tasks)
+  --seccomp-profile-root DIR  where Localhost seccomp profiles are read from
+                     (default STATE_DIR/seccomp)
+  --default-seccomp TYPE    RuntimeDefault | Unconfined: the profile of
+                     containers that set none (default RuntimeDefault)
   --log-level LEVEL  debug | info | warning | error (default info)
   --log-format FMT   text | json (default text)
   --version          print the version and exit
@@ -108,6 +131,36 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
         return false;
       }
       f->log_json = v == "json";
+    } else if (a == "--pause-binary") {
+      if (!next(&f->pause_binary)) return false;
+    } else if (a == "--allow-host-path") {
+      std::string v;
+      if (!next(&v)) return false;
+      if (v.empty() || v[0] != '/') {
+        std::fprintf(stderr, "sbxd: --allow-host-path: must be an absolute path\n");
+        return false;
+      }
+      f->host_path_prefixes.push_back(v);
+    } else if (a == "--default-memory-limit") {
+      if (!next(&f->default_memory_limit)) return false;
+    } else if (a == "--default-cpu-limit") {
+      if (!next(&f->default_cpu_limit)) return false;
+    } else if (a == "--default-pids-limit") {
+      std::string v;
+      if (!next(&v)) return false;
+      f->default_pids_limit = std::atoll(v.c_str());
+      if (f->default_pids_limit < 0 || (f->default_pids_limit > 0 && f->default_pids_limit < 64)) {
+        std::fprintf(stderr, "sbxd: --default-pids-limit: must be 0 (none) or at least 64\n");
+        return false;
+      }
+    } else if (a == "--seccomp-profile-root") {
+      if (!next(&f->seccomp_profile_root)) return false;
+    } else if (a == "--default-seccomp") {
+      if (!next(&f->default_seccomp)) return false;
+      if (f->default_seccomp != "RuntimeDefault" && f->default_seccomp != "Unconfined") {
+        std::fprintf(stderr, "sbxd: --default-seccomp: must be RuntimeDefault or Unconfined\n");
+        return false;
+      }
     } else if (a == "--workers") {
       std::string v;
       if (!next(&v)) return false;
@@ -135,6 +188,29 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
   log::SetLevel(level);
   log::SetJson(f->log_json);
   if (f->socket.empty()) f->socket = JoinPath(f->run_dir, "sbxd.sock");
+  if (f->seccomp_profile_root.empty()) f->seccomp_profile_root = JoinPath(f->state_dir, "seccomp");
+  for (const auto& [flag, q] : {std::pair{"--default-memory-limit", f->default_memory_limit},
+                                std::pair{"--default-cpu-limit", f->default_cpu_limit}}) {
+    if (!q.empty() && !api::ParseQuantityMilli(q).ok()) {
+      std::fprintf(stderr, "sbxd: %s: \"%s\" is not a quantity\n", flag, q.c_str());
+      return false;
+    }
+  }
+  if (f->pause_binary.empty()) {
+    char exe[4096];
+    ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    std::string dir = n > 0 ? std::string(exe, static_cast<size_t>(n)) : std::string();
+    dir = dir.substr(0, dir.rfind('/'));
+    f->pause_binary = JoinPath(dir, "sbx-pause");
+    if (::access(f->pause_binary.c_str(), X_OK) != 0) {
+      f->pause_binary = JoinPath(dir, "../libexec/sbx/sbx-pause");
+    }
+  }
+  if (::access(f->pause_binary.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "sbxd: --pause-binary: %s is not an executable\n",
+                 f->pause_binary.c_str());
+    return false;
+  }
   return true;
 }
 
@@ -181,6 +257,8 @@ int Run(const Flags& flags) {
   ro.runsc.platform = caps->platform;
   ro.runsc.network = "none";
   ro.runsc.overlay2 = "root:memory";
+  ro.runsc.oci_seccomp = true;  // containers' seccomp profiles apply inside the sandbox
+  ro.pause_binary = flags.pause_binary;
   if (Status s = MakeDirs(ro.runsc.root, 0700); !s.ok()) {
     SBX_LOG(kError) << s.ToString();
     return 1;
@@ -195,14 +273,34 @@ int Run(const Flags& flags) {
   if (auto list = (*store)->List("agents.x-k8s.io", "Sandbox", {}); list.ok()) {
     for (const auto& o : list->items) live.insert(o.metadata.uid);
   }
-  if (Status s = runtime.Recover(live); !s.ok()) {
-    SBX_LOG(kError) << "recover sandboxes: " << s.ToString();
+  auto adopted = runtime.Recover(live);
+  if (!adopted.ok()) {
+    SBX_LOG(kError) << "recover sandboxes: " << adopted.status().ToString();
     return 1;
   }
+  VolumeSettings vs;
+  vs.state_dir = flags.state_dir;
+  vs.host_path_prefixes = flags.host_path_prefixes;
+  VolumeManager volumes(vs, runner);
+  if (Status s = volumes.Recover(live, *adopted); !s.ok()) {
+    SBX_LOG(kError) << "recover volumes: " << s.ToString();
+    return 1;
+  }
+  PodSettings ps;
+  if (!flags.default_memory_limit.empty()) {
+    ps.resources.memory_limit = *api::ParseQuantityValue(flags.default_memory_limit);
+  }
+  if (!flags.default_cpu_limit.empty()) {
+    ps.resources.cpu_limit_milli = *api::ParseQuantityMilli(flags.default_cpu_limit);
+  }
+  ps.resources.pids_limit = flags.default_pids_limit;
+  ps.security.seccomp_profile_root = flags.seccomp_profile_root;
+  ps.security.default_seccomp = flags.default_seccomp;
+  PodBuilder builder(**store, **images, volumes, ps);
 
   ControllerOptions co;
   co.workers = flags.workers;
-  SandboxController controller(**store, **images, runtime, clock, co);
+  SandboxController controller(**store, runtime, builder, volumes, clock, co);
   controller_ptr = &controller;
 
   EventLoop loop;
@@ -212,7 +310,9 @@ int Run(const Flags& flags) {
                        {"runsc", {{"version", caps->version},
                                   {"platform", caps->platform},
                                   {"platforms", caps->platforms}}}};
-  ApiServer api({**store, **images, runtime, controller, loop, pool, clock, version});
+  api::PodPolicy pod_policy;
+  pod_policy.host_path_prefixes = flags.host_path_prefixes;
+  ApiServer api({**store, **images, runtime, controller, loop, pool, clock, version, pod_policy});
   HttpServerOptions ho;
   ho.spool_body = &ApiServer::SpoolBody;
   ho.spool_dir = JoinPath(flags.state_dir, "images");

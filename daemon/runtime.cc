@@ -6,18 +6,31 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <thread>
 
 #include "api/object.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "daemon/pod_resources.h"
 #include "daemon/process.h"
 
 namespace sbx::daemon {
 
 namespace {
+
 constexpr std::string_view kCgroupParent = "sbx";
+constexpr char kContainerTypeAnnotation[] = "io.kubernetes.cri.container-type";
+constexpr char kSandboxIdAnnotation[] = "io.kubernetes.cri.sandbox-id";
+constexpr char kContainerNameAnnotation[] = "io.kubernetes.cri.container-name";
+constexpr char kInitAnnotation[] = "sbx.dev/init-container";
+
+std::string CgroupPath(const std::string& id) { return "/" + std::string(kCgroupParent) + "/" + id; }
+
+bool NotExist(const oci::CommandResult& r) {
+  return r.err.find("does not exist") != std::string::npos ||
+         r.err.find("not found") != std::string::npos;
+}
+
 }  // namespace
 
 SandboxRuntime::SandboxRuntime(RuntimeOptions options, oci::CommandRunner& runner,
@@ -25,7 +38,18 @@ SandboxRuntime::SandboxRuntime(RuntimeOptions options, oci::CommandRunner& runne
     : options_(std::move(options)),
       runsc_(options_.runsc),
       runner_(runner),
-      on_exit_(std::move(on_exit)) {}
+      on_exit_(std::move(on_exit)) {
+  relist_thread_ = std::thread([this] { RelistLoop(); });
+}
+
+SandboxRuntime::~SandboxRuntime() {
+  {
+    std::lock_guard<std::mutex> l(relist_mu_);
+    stopping_ = true;
+  }
+  relist_cv_.notify_all();
+  if (relist_thread_.joinable()) relist_thread_.join();
+}
 
 std::string SandboxRuntime::SandboxDir(const std::string& uid) const {
   return JoinPath(JoinPath(options_.state_dir, "sandboxes"), uid);
@@ -33,8 +57,16 @@ std::string SandboxRuntime::SandboxDir(const std::string& uid) const {
 std::string SandboxRuntime::BundleDir(const std::string& uid) const {
   return JoinPath(SandboxDir(uid), "bundle");
 }
+std::string SandboxRuntime::ContainerBundleDir(const std::string& uid,
+                                               const std::string& container) const {
+  return JoinPath(JoinPath(SandboxDir(uid), "containers"), container);
+}
 std::string SandboxRuntime::LogPath(const std::string& uid, const std::string& container) const {
   return JoinPath(JoinPath(SandboxDir(uid), "logs"), container + ".log");
+}
+std::string SandboxRuntime::PodId(const std::string& uid) { return oci::ContainerIdFor(uid); }
+std::string SandboxRuntime::ContainerId(const std::string& uid, const std::string& container) {
+  return oci::ContainerIdFor(uid + "/" + container);
 }
 
 Result<oci::CommandResult> SandboxRuntime::RunRunsc(std::vector<std::string> argv) {
@@ -47,124 +79,327 @@ Result<oci::CommandResult> SandboxRuntime::RunRunsc(std::vector<std::string> arg
 Status SandboxRuntime::DeleteContainer(const std::string& id, bool force) {
   SBX_ASSIGN_OR_RETURN(auto r, RunRunsc(runsc_.Delete(id, force)));
   if (r.exit_code != 0) {
-    // Already gone is fine: deletion is idempotent.
-    if (r.err.find("does not exist") != std::string::npos ||
-        r.err.find("not found") != std::string::npos) {
-      return Status::Ok();
-    }
+    if (NotExist(r)) return Status::Ok();  // deletion is idempotent
     return oci::RunscClient::CommandError("delete", r);
   }
   return Status::Ok();
 }
 
-Status SandboxRuntime::Start(const std::string& uid, const LaunchSpec& spec) {
-  const std::string id = oci::ContainerIdFor(uid);
+Status SandboxRuntime::PreparePauseRootfs() {
+  std::lock_guard<std::mutex> l(pause_mu_);
+  if (pause_ready_) return Status::Ok();
+  if (options_.pause_binary.empty()) {
+    return FailedPrecondition("no sbx-pause binary configured (--pause-binary)");
+  }
+  SBX_ASSIGN_OR_RETURN(std::string bin, ReadFile(options_.pause_binary));
+  std::string rootfs = JoinPath(JoinPath(options_.state_dir, "pause"), "rootfs");
+  SBX_RETURN_IF_ERROR(MakeDirs(rootfs, 0755));
+  std::string target = JoinPath(rootfs, "pause");
+  auto cur = ReadFile(target);
+  if (!cur.ok() || *cur != bin) {
+    SBX_RETURN_IF_ERROR(WriteFileAtomic(target, bin, 0755));
+  }
+  pause_ready_ = true;
+  return Status::Ok();
+}
+
+Status SandboxRuntime::StartPod(const std::string& uid, const PodLaunch& launch) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (pods_.count(uid)) return FailedPrecondition("sandbox " + uid + " already has a pod");
+  }
+  SBX_RETURN_IF_ERROR(PreparePauseRootfs());
+  const std::string id = PodId(uid);
   const std::string bundle = BundleDir(uid);
-  const std::string log_path = LogPath(uid, spec.container_name);
   SBX_RETURN_IF_ERROR(MakeDirs(JoinPath(SandboxDir(uid), "logs"), 0700));
-  oci::BundleSpec bs = spec.bundle;
-  bs.cgroups_path = "/" + std::string(kCgroupParent) + "/" + id;
+
+  oci::BundleSpec bs;
+  bs.rootfs = JoinPath(JoinPath(options_.state_dir, "pause"), "rootfs");
+  bs.args = {"/pause"};
+  bs.env = {std::string("PATH=") + oci::kDefaultPathEnv};
+  bs.hostname = launch.hostname;
+  bs.annotations = launch.annotations;
+  bs.annotations[kContainerTypeAnnotation] = "sandbox";
+  bs.annotations["sbx.sandbox.uid"] = uid;
+  bs.cgroups_path = CgroupPath(id);
+  bs.resources = launch.resources;
+  bs.capabilities = std::vector<std::string>{};
+  bs.no_new_privileges = true;
   SBX_RETURN_IF_ERROR(oci::WriteBundle(bundle, bs));
 
-  // A container left over from an interrupted start is replaced.
+  // A container left over from an interrupted start is replaced, and so is
+  // its cgroup: runsc reuses an existing cgroup without applying new limits.
   (void)DeleteContainer(id, /*force=*/true);
+  RemoveStaleCgroups({}, id);
 
-  UniqueFd log(::open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
-  if (!log.valid()) return ErrnoStatus("open " + log_path, errno);
-  struct stat st;
-  off_t log_start = ::fstat(log.get(), &st) == 0 ? st.st_size : 0;
-
+  UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!devnull.valid()) return ErrnoStatus("open /dev/null", errno);
   const std::string pid_file = JoinPath(bundle, "pid");
   (void)RemoveAll(pid_file);
   oci::CommandSpec create;
   create.argv = runsc_.Create(id, bundle, pid_file);
   create.timeout = options_.runsc_timeout;
-  create.stdout_fd = log.get();
-  create.stderr_fd = log.get();
+  create.stdout_fd = devnull.get();
+  create.stderr_fd = devnull.get();
   auto cr = runner_.Run(create);
   auto fail = [&](Status s) {
     {
       std::lock_guard<std::mutex> l(mu_);
-      runs_.erase(uid);
+      pods_.erase(uid);
     }
     (void)DeleteContainer(id, /*force=*/true);
     return s.Annotate("start sandbox " + id);
   };
   if (!cr.ok()) return fail(cr.status());
   if (cr->exit_code != 0 || cr->timed_out) {
-    // runsc writes its own errors to a JSON log in the bundle; its stderr is
-    // the container's log file.
     std::string error_log;
     if (auto text = ReadFile(oci::RunscClient::ErrorLogPath(bundle)); text.ok()) error_log = *text;
-    oci::CommandResult shown = *cr;
-    if (auto text = ReadFile(log_path); text.ok() && text->size() > static_cast<size_t>(log_start)) {
-      shown.err = text->substr(static_cast<size_t>(log_start));
-    }
-    return fail(oci::RunscClient::CommandError("create", shown, error_log));
+    return fail(oci::RunscClient::CommandError("create", *cr, error_log));
   }
   auto pid_text = ReadFile(pid_file);
   if (!pid_text.ok()) return fail(pid_text.status());
   int pid = std::atoi(std::string(Trim(*pid_text)).c_str());
   if (pid <= 0) return fail(Internal("bad pid file " + pid_file));
-
   {
     std::lock_guard<std::mutex> l(mu_);
-    ContainerRun run;
-    run.container_id = id;
-    run.container_name = spec.container_name;
+    PodRun run;
+    run.pod_id = id;
     run.sandbox_pid = pid;
     run.started_at = std::chrono::system_clock::now();
-    runs_[uid] = run;
+    pods_[uid] = run;
   }
-  WatchExit(uid, pid, /*adopted=*/false);
-
+  WatchPod(uid, id, pid, /*adopted=*/false);
   auto sr = RunRunsc(runsc_.Start(id));
   if (!sr.ok()) return fail(sr.status());
   if (sr->exit_code != 0) return fail(oci::RunscClient::CommandError("start", *sr));
   return Status::Ok();
 }
 
-void SandboxRuntime::WatchExit(const std::string& uid, int pid, bool adopted) {
-  const std::string id = oci::ContainerIdFor(uid);
+Status SandboxRuntime::StartContainer(const std::string& uid, const ContainerLaunch& launch) {
+  const std::string pod_id = PodId(uid);
+  const std::string id = ContainerId(uid, launch.name);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = pods_.find(uid);
+    if (it == pods_.end() || it->second.exited) {
+      return FailedPrecondition("sandbox " + uid + " has no running pod");
+    }
+    auto c = it->second.containers.find(launch.name);
+    if (c != it->second.containers.end() && !c->second.exited) {
+      return FailedPrecondition("container " + launch.name + " is already running");
+    }
+    if (c != it->second.containers.end()) it->second.containers.erase(c);
+  }
+  // Never create over a taken id (runsc would orphan it): delete first.
+  SBX_RETURN_IF_ERROR(DeleteContainer(id, /*force=*/true));
+
+  const std::string bundle = ContainerBundleDir(uid, launch.name);
+  oci::BundleSpec bs = launch.bundle;
+  bs.annotations[kContainerTypeAnnotation] = "container";
+  bs.annotations[kSandboxIdAnnotation] = pod_id;
+  bs.annotations[kContainerNameAnnotation] = launch.name;
+  if (launch.init) bs.annotations[kInitAnnotation] = "true";
+  bs.annotations["sbx.sandbox.uid"] = uid;
+  bs.cgroups_path = CgroupPath(id);
+  SBX_RETURN_IF_ERROR(oci::WriteBundle(bundle, bs));
+
+  const std::string log_path = LogPath(uid, launch.name);
+  SBX_RETURN_IF_ERROR(MakeDirs(JoinPath(SandboxDir(uid), "logs"), 0700));
+  UniqueFd log(::open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
+  if (!log.valid()) return ErrnoStatus("open " + log_path, errno);
+  UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!devnull.valid()) return ErrnoStatus("open /dev/null", errno);
+
+  auto fail = [&](Status s) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (auto it = pods_.find(uid); it != pods_.end()) it->second.containers.erase(launch.name);
+    }
+    (void)DeleteContainer(id, /*force=*/true);
+    return s.Annotate("start container " + launch.name);
+  };
+  const std::string error_log = oci::RunscClient::ErrorLogPath(bundle);
+  // Runs one runsc step with its stdio on `fd`; runsc's own error text comes
+  // from the bundle's error log.
+  auto step = [&](const char* verb, std::vector<std::string> argv, int fd) -> Status {
+    oci::CommandSpec spec;
+    spec.argv = std::move(argv);
+    spec.timeout = options_.runsc_timeout;
+    spec.stdout_fd = fd;
+    spec.stderr_fd = fd;
+    auto r = runner_.Run(spec);
+    if (!r.ok()) return r.status();
+    if (r->exit_code == 0 && !r->timed_out) return Status::Ok();
+    std::string text;
+    if (auto t = ReadFile(error_log); t.ok()) text = *t;
+    return oci::RunscClient::CommandError(verb, *r, text);
+  };
+  if (Status s = step("create", runsc_.Create(id, bundle, ""), devnull.get()); !s.ok()) {
+    return fail(s);
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = pods_.find(uid);
+    if (it == pods_.end() || it->second.exited) return fail(Unavailable("the sandbox stopped"));
+    ContainerRun run;
+    run.name = launch.name;
+    run.container_id = id;
+    run.init = launch.init;
+    run.started_at = std::chrono::system_clock::now();
+    it->second.containers[launch.name] = run;
+  }
+  // A sub-container's stdio is inherited from `runsc start`.
+  if (Status s = step("start", runsc_.Start(id, error_log), log.get()); !s.ok()) return fail(s);
+  if (launch.init) {
+    WatchInit(uid, launch.name, id);
+  } else {
+    relist_cv_.notify_all();
+  }
+  return Status::Ok();
+}
+
+Status SandboxRuntime::RemoveContainer(const std::string& uid, const std::string& name) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (auto it = pods_.find(uid); it != pods_.end()) it->second.containers.erase(name);
+  }
+  Status s = DeleteContainer(ContainerId(uid, name), /*force=*/true);
+  if (!s.ok()) return s.Annotate("remove container " + name);
+  return Status::Ok();
+}
+
+void SandboxRuntime::ForgetContainer(const std::string& uid, const std::string& name) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = pods_.find(uid);
+  if (it == pods_.end()) return;
+  auto c = it->second.containers.find(name);
+  if (c != it->second.containers.end() && c->second.exited) it->second.containers.erase(c);
+}
+
+void SandboxRuntime::WatchPod(const std::string& uid, const std::string& pod_id, int pid,
+                              bool adopted) {
   if (!adopted) {
-    Reaper::Get().Watch(pid, [this, uid, id](ExitStatus st) { RecordExit(uid, id, st.Code()); });
+    Reaper::Get().Watch(pid, [this, uid, pod_id](ExitStatus st) {
+      RecordPodExit(uid, pod_id, st.Code());
+    });
     return;
   }
   // Not our child any more: `runsc wait` reports the exit code.
-  std::thread([this, uid, id] {
-    oci::CommandSpec spec;
-    spec.argv = runsc_.Wait(id);
-    auto r = runner_.Run(spec);
-    int code = -1;
-    if (r.ok() && r->exit_code == 0) {
-      if (auto c = oci::RunscClient::ParseWait(r->out); c.ok()) code = *c;
-    }
-    RecordExit(uid, id, code);
+  std::thread([this, uid, pod_id] { RecordPodExit(uid, pod_id, WaitCode(pod_id)); }).detach();
+}
+
+void SandboxRuntime::WatchInit(const std::string& uid, const std::string& name,
+                               const std::string& id) {
+  std::thread([this, uid, name, id] {
+    int code = WaitCode(id);
+    RecordContainerExit(uid, name, id, code);
   }).detach();
 }
 
-void SandboxRuntime::RecordExit(const std::string& uid, const std::string& id, int code) {
+int SandboxRuntime::WaitCode(const std::string& id) {
+  oci::CommandSpec spec;
+  spec.argv = runsc_.Wait(id);
+  auto r = runner_.Run(spec);
+  if (r.ok() && r->exit_code == 0) {
+    if (auto c = oci::RunscClient::ParseWait(r->out); c.ok()) return *c;
+  }
+  return -1;
+}
+
+bool SandboxRuntime::PodOomKilled(const std::string& pod_id) const {
+  auto n = CgroupOomKills(CgroupPath(pod_id), options_.cgroup_root);
+  return n.ok() && *n > 0;
+}
+
+void SandboxRuntime::RecordPodExit(const std::string& uid, const std::string& pod_id, int code) {
+  // Read before anything deletes the cgroup (runsc delete does).
+  bool oom = PodOomKilled(pod_id);
   {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = runs_.find(uid);
-    if (it == runs_.end() || it->second.container_id != id || it->second.exited) return;
-    it->second.exited = true;
-    it->second.exit_code = code;
-    it->second.finished_at = std::chrono::system_clock::now();
+    auto it = pods_.find(uid);
+    if (it == pods_.end() || it->second.pod_id != pod_id || it->second.exited) return;
+    PodRun& pod = it->second;
+    pod.exited = true;
+    pod.exit_code = code;
+    pod.oom_killed = oom;
+    auto now = std::chrono::system_clock::now();
+    for (auto& [name, c] : pod.containers) {
+      if (c.exited) continue;
+      c.exited = true;
+      c.exit_code = oom ? 137 : (code == 0 ? 137 : code);
+      c.oom_killed = oom;
+      c.finished_at = now;
+    }
   }
-  SBX_LOG(kInfo) << "sandbox " << id << " exited with code " << code;
+  SBX_LOG(kInfo) << "sandbox " << pod_id << " exited with code " << code
+                 << (oom ? " (OOM killed)" : "");
   on_exit_(uid);
 }
 
-Status SandboxRuntime::Stop(const std::string& uid) {
-  const std::string id = oci::ContainerIdFor(uid);
+void SandboxRuntime::RecordContainerExit(const std::string& uid, const std::string& name,
+                                         const std::string& id, int code) {
   {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = runs_.find(uid);
-    // Mark as exited first so the reaper's report of the kill is not taken
-    // for a crash of the workload.
-    if (it != runs_.end()) runs_.erase(it);
+    auto it = pods_.find(uid);
+    if (it == pods_.end() || it->second.exited) return;
+    auto c = it->second.containers.find(name);
+    if (c == it->second.containers.end() || c->second.container_id != id || c->second.exited) {
+      return;
+    }
+    c->second.exited = true;
+    c->second.exit_code = code;
+    c->second.finished_at = std::chrono::system_clock::now();
   }
+  SBX_LOG(kInfo) << "container " << name << " (" << id << ") exited with code " << code;
+  on_exit_(uid);
+}
+
+void SandboxRuntime::RelistLoop() {
+  std::unique_lock<std::mutex> l(relist_mu_);
+  while (!stopping_) {
+    relist_cv_.wait_for(l, options_.relist_interval);
+    if (stopping_) break;
+    // Running, non-init containers of live pods.
+    std::map<std::string, std::pair<std::string, std::string>> watched;  // id -> (uid, name)
+    {
+      std::lock_guard<std::mutex> pl(mu_);
+      for (const auto& [uid, pod] : pods_) {
+        if (pod.exited) continue;
+        for (const auto& [name, c] : pod.containers) {
+          if (!c.exited && !c.init) watched[c.container_id] = {uid, name};
+        }
+      }
+    }
+    if (watched.empty()) continue;
+    l.unlock();
+    auto lr = RunRunsc(runsc_.List());
+    if (lr.ok() && lr->exit_code == 0) {
+      if (auto states = oci::RunscClient::ParseList(lr->out); states.ok()) {
+        for (const auto& st : *states) {
+          auto w = watched.find(st.id);
+          if (w == watched.end() || st.status != "stopped") continue;
+          RecordContainerExit(w->second.first, w->second.second, st.id, WaitCode(st.id));
+        }
+      }
+    }
+    l.lock();
+  }
+}
+
+Status SandboxRuntime::Stop(const std::string& uid) {
+  const std::string id = PodId(uid);
+  std::vector<std::string> sub_ids;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = pods_.find(uid);
+    // Forget first so the reaper's report of the kill is not taken for a
+    // crash of the workload.
+    if (it != pods_.end()) {
+      for (const auto& [name, c] : it->second.containers) sub_ids.push_back(c.container_id);
+      pods_.erase(it);
+    }
+  }
+  for (const auto& sub : sub_ids) (void)DeleteContainer(sub, /*force=*/true);
   Status s = DeleteContainer(id, /*force=*/true);
   if (!s.ok()) return s.Annotate("stop sandbox " + id);
   return Status::Ok();
@@ -175,25 +410,30 @@ Status SandboxRuntime::Remove(const std::string& uid) {
   return RemoveAll(SandboxDir(uid));
 }
 
-std::optional<ContainerRun> SandboxRuntime::Get(const std::string& uid) const {
+std::optional<PodRun> SandboxRuntime::Get(const std::string& uid) const {
   std::lock_guard<std::mutex> l(mu_);
-  auto it = runs_.find(uid);
-  if (it == runs_.end()) return std::nullopt;
+  auto it = pods_.find(uid);
+  if (it == pods_.end()) return std::nullopt;
   return it->second;
 }
 
-void SandboxRuntime::ClearExit(const std::string& uid) {
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = runs_.find(uid);
-  if (it != runs_.end() && it->second.exited) runs_.erase(it);
+Result<oci::Json> SandboxRuntime::ProcessTemplate(const std::string& uid,
+                                                  const std::string& container) const {
+  std::string path = JoinPath(ContainerBundleDir(uid, container), "config.json");
+  SBX_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  try {
+    auto spec = oci::Json::parse(text);
+    return spec.at("process");
+  } catch (const std::exception& e) {
+    return Internal("bad bundle " + path + ": " + e.what());
+  }
 }
 
-Result<oci::RunscExec> SandboxRuntime::ExecTemplate(const std::string& uid) const {
-  SBX_ASSIGN_OR_RETURN(std::string text, ReadFile(JoinPath(BundleDir(uid), "config.json")));
+Result<oci::RunscExec> SandboxRuntime::ExecTemplate(const std::string& uid,
+                                                    const std::string& container) const {
+  SBX_ASSIGN_OR_RETURN(oci::Json p, ProcessTemplate(uid, container));
   oci::RunscExec exec;
   try {
-    auto spec = api::Json::parse(text);
-    const auto& p = spec.at("process");
     exec.env = p.value("env", std::vector<std::string>{});
     exec.cwd = p.value("cwd", std::string("/"));
     if (auto u = p.find("user"); u != p.end()) {
@@ -202,60 +442,103 @@ Result<oci::RunscExec> SandboxRuntime::ExecTemplate(const std::string& uid) cons
       exec.additional_gids = u->value("additionalGids", std::vector<uint32_t>{});
     }
   } catch (const std::exception& e) {
-    return Internal(std::string("bad bundle config for sandbox ") + uid + ": " + e.what());
+    return Internal("bad bundle process for " + container + ": " + e.what());
   }
   return exec;
 }
 
-Status SandboxRuntime::Recover(const std::set<std::string>& live_uids) {
-  std::map<std::string, std::string> uid_by_id;
-  for (const auto& uid : live_uids) uid_by_id[oci::ContainerIdFor(uid)] = uid;
+Result<std::set<std::string>> SandboxRuntime::Recover(const std::set<std::string>& live_uids) {
+  std::map<std::string, std::string> uid_by_pod;
+  for (const auto& uid : live_uids) uid_by_pod[PodId(uid)] = uid;
 
   SBX_ASSIGN_OR_RETURN(auto lr, RunRunsc(runsc_.List()));
   if (lr.exit_code != 0) return oci::RunscClient::CommandError("list", lr);
   SBX_ASSIGN_OR_RETURN(auto states, oci::RunscClient::ParseList(lr.out));
-  std::set<std::string> live_ids;
+
+  // Pods first: which are alive and ours.
+  std::set<std::string> adopted, live_ids;
+  std::map<std::string, const oci::RunscState*> subs;  // by id
   for (const auto& st : states) {
-    auto it = uid_by_id.find(st.id);
-    if (it == uid_by_id.end()) {
-      SBX_LOG(kInfo) << "removing orphan runsc container " << st.id;
-      if (Status s = DeleteContainer(st.id, true); !s.ok()) SBX_LOG(kWarning) << s.ToString();
+    auto type = st.annotations.find(kContainerTypeAnnotation);
+    if (type != st.annotations.end() && type->second == "container") {
+      subs[st.id] = &st;
       continue;
     }
-    const std::string& uid = it->second;
-    if (st.status == "running" && st.pid > 0 && ::kill(st.pid, 0) == 0) {
+    auto it = uid_by_pod.find(st.id);
+    if (it != uid_by_pod.end() && st.status == "running" && st.pid > 0 && ::kill(st.pid, 0) == 0) {
       SBX_LOG(kInfo) << "adopting running sandbox " << st.id;
-      ContainerRun run;
-      run.container_id = st.id;
+      PodRun run;
+      run.pod_id = st.id;
       run.sandbox_pid = st.pid;
       run.started_at = std::chrono::system_clock::now();
       run.adopted = true;
-      if (auto logs = ListDir(JoinPath(SandboxDir(uid), "logs")); logs.ok() && !logs->empty()) {
-        std::string n = logs->front();
-        if (n.size() > 4) run.container_name = n.substr(0, n.size() - 4);
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        pods_[it->second] = run;
+      }
+      adopted.insert(it->second);
+      live_ids.insert(st.id);
+      continue;
+    }
+    if (it == uid_by_pod.end()) {
+      SBX_LOG(kInfo) << "removing orphan runsc container " << st.id;
+    } else {
+      // Created but never started, or died while sbxd was down: the
+      // controller decides what follows from an exit with unknown code.
+      SBX_LOG(kInfo) << "cleaning up " << st.status << " sandbox " << st.id;
+      if (st.status == "stopped") {
+        PodRun run;
+        run.pod_id = st.id;
+        run.exited = true;
+        run.exit_code = -1;
+        std::lock_guard<std::mutex> l(mu_);
+        pods_[it->second] = run;
+      }
+    }
+  }
+  // Containers of adopted pods are adopted with their state; every other
+  // sub-container goes (before its pod: runsc refuses to delete a pod with
+  // containers in some states).
+  for (const auto& [id, st] : subs) {
+    auto sid = st->annotations.find(kSandboxIdAnnotation);
+    auto name = st->annotations.find(kContainerNameAnnotation);
+    std::string pod_id = sid == st->annotations.end() ? "" : sid->second;
+    auto owner = uid_by_pod.find(pod_id);
+    if (owner != uid_by_pod.end() && adopted.count(owner->second) &&
+        name != st->annotations.end() && ContainerId(owner->second, name->second) == id) {
+      ContainerRun c;
+      c.name = name->second;
+      c.container_id = id;
+      c.init = st->annotations.count(kInitAnnotation) > 0;
+      c.started_at = std::chrono::system_clock::now();
+      c.adopted = true;
+      bool running = st->status == "running";
+      if (!running) {
+        c.exited = true;
+        c.exit_code = WaitCode(id);
+        c.finished_at = c.started_at;
       }
       {
         std::lock_guard<std::mutex> l(mu_);
-        runs_[uid] = run;
+        pods_[owner->second].containers[c.name] = c;
       }
-      live_ids.insert(st.id);
-      WatchExit(uid, st.pid, /*adopted=*/true);
+      live_ids.insert(id);
+      if (running && c.init) WatchInit(owner->second, c.name, id);
       continue;
     }
-    // Created but never started (interrupted start), or stopped while sbxd
-    // was down: delete it and report an exit so the controller decides.
-    SBX_LOG(kInfo) << "cleaning up " << st.status << " sandbox " << st.id;
-    if (Status s = DeleteContainer(st.id, true); !s.ok()) SBX_LOG(kWarning) << s.ToString();
-    if (st.status == "stopped") {
-      std::lock_guard<std::mutex> l(mu_);
-      ContainerRun run;
-      run.container_id = st.id;
-      run.exited = true;
-      run.exit_code = -1;
-      run.finished_at = std::chrono::system_clock::now();
-      runs_[uid] = run;
-    }
+    SBX_LOG(kInfo) << "removing runsc container " << id << " (" << st->status << ")";
+    if (Status s = DeleteContainer(id, true); !s.ok()) SBX_LOG(kWarning) << s.ToString();
   }
+  for (const auto& st : states) {
+    if (subs.count(st.id) || live_ids.count(st.id)) continue;
+    if (Status s = DeleteContainer(st.id, true); !s.ok()) SBX_LOG(kWarning) << s.ToString();
+  }
+  for (const auto& uid : adopted) {
+    std::lock_guard<std::mutex> l(mu_);
+    const PodRun& p = pods_[uid];
+    WatchPod(uid, p.pod_id, p.sandbox_pid, /*adopted=*/true);
+  }
+  relist_cv_.notify_all();
 
   // Sandbox directories of objects that no longer exist.
   std::string dir = JoinPath(options_.state_dir, "sandboxes");
@@ -267,21 +550,25 @@ Status SandboxRuntime::Recover(const std::set<std::string>& live_uids) {
     }
   }
   RemoveStaleCgroups(live_ids);
-  return Status::Ok();
+  return adopted;
 }
 
-void SandboxRuntime::RemoveStaleCgroups(const std::set<std::string>& live_ids) {
-  auto controllers = ListDir("/sys/fs/cgroup");
+void SandboxRuntime::RemoveStaleCgroups(const std::set<std::string>& live_ids,
+                                        const std::string& only) {
+  auto controllers = ListDir(options_.cgroup_root);
   if (!controllers.ok()) return;
   std::vector<std::string> roots;
-  for (const auto& c : *controllers) roots.push_back(JoinPath(JoinPath("/sys/fs/cgroup", c), kCgroupParent));
-  roots.push_back(JoinPath("/sys/fs/cgroup", kCgroupParent));  // cgroup v2
+  for (const auto& c : *controllers) {
+    roots.push_back(JoinPath(JoinPath(options_.cgroup_root, c), kCgroupParent));
+  }
+  roots.push_back(JoinPath(options_.cgroup_root, kCgroupParent));  // cgroup v2
   for (const auto& root : roots) {
     auto ids = ListDir(root);
     if (!ids.ok()) continue;
     for (const auto& id : *ids) {
       std::string path = JoinPath(root, id);
       if (!IsDirectory(path) || live_ids.count(id) || !id.starts_with("sbx-")) continue;
+      if (!only.empty() && id != only) continue;
       // rmdir only succeeds on an empty cgroup: a live process keeps it.
       if (::rmdir(path.c_str()) == 0) SBX_LOG(kInfo) << "removed stale cgroup " << path;
     }

@@ -1,31 +1,46 @@
-// SandboxRuntime: the runsc side of a Sandbox — one gVisor sandbox per
-// Sandbox object, keyed by the object's uid.
+// SandboxRuntime: the runsc side of a Sandbox — one gVisor sandbox (a "pod")
+// per Sandbox object, keyed by the object's uid, holding one runsc container
+// per init container, sidecar and container of its pod template.
+//
+// Pod model (gVisor's CRI recipe, ../shared/reference/runsc.md §2.1): the
+// sandbox's root container runs sbx-pause (annotated container-type=sandbox)
+// and carries the pod's cgroup and resource limits; every pod container is a
+// sub-container (container-type=container, sandbox-id=<pod id>) with its own
+// bundle, rootfs and log, sharing the sandbox's network, IPC and UTS. Ids
+// are fixed-length ("sbx-" + 28 hex) so runsc's prefix matching never
+// confuses them: the pod's from the uid, a container's from uid/name.
 //
 // Layout on disk (state_dir/sandboxes/<uid>/):
-//   bundle/config.json   the OCI runtime spec built by oci/bundle
-//   bundle/pid           runsc's --pid-file (the sandbox process)
-//   logs/<container>.log container stdout+stderr, opened O_APPEND and handed
-//                        to `runsc create`, so the sandbox holds it (never a
-//                        pipe held by sbxd)
-// runsc state lives under run_dir/runsc (runsc --root).
+//   bundle/config.json             the pod (pause) container
+//   containers/<name>/config.json  one bundle per container
+//   logs/<name>.log                stdout+stderr, opened O_APPEND and handed to
+//                                  `runsc start`, so the sandbox holds it
+//   volumes/                       pod-private volumes (daemon/volumes)
+// runsc state lives under run_dir/runsc (runsc --root); pause's rootfs is
+// state_dir/pause/rootfs.
 //
-// Exits: a sandbox started by this process is reparented to sbxd (a child
-// subreaper) when `runsc create` returns, so the Reaper reports its exit
-// status, which is the container's. A sandbox adopted after a restart of
-// sbxd is watched with `runsc wait`. Either way on_exit(uid) runs once per
-// exit, on the reaper thread; the controller then reads Get(uid).
+// Exits. The sandbox process is reparented to sbxd (a subreaper) when
+// `runsc create` returns, so the Reaper reports the pod dying (every
+// container dies with it; an OOM kill is read from the pod's memory cgroup
+// before runsc deletes it). Init containers, which are expected to finish,
+// are each watched by a `runsc wait`; other containers are found stopped by
+// a relist (`runsc list`) every relist_interval while any runs, as kubelet's
+// PLEG does, and their code is then read with `runsc wait`. on_exit(uid)
+// runs after every recorded exit; the controller then reads Get(uid).
 //
 // Thread-safe. Blocking: every method that calls runsc blocks the calling
 // worker thread (never call from the loop thread).
 #ifndef SBX_DAEMON_RUNTIME_H_
 #define SBX_DAEMON_RUNTIME_H_
 
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/status.h"
@@ -40,23 +55,44 @@ struct RuntimeOptions {
   std::string state_dir;
   std::string run_dir;
   oci::RunscConfig runsc;
+  std::string pause_binary;  // static sbx-pause, copied into the pause rootfs
   std::chrono::milliseconds runsc_timeout{60000};
+  std::chrono::milliseconds relist_interval{1000};
+  std::string cgroup_root = "/sys/fs/cgroup";
 };
 
-// What the runtime knows about a sandbox's container.
 struct ContainerRun {
-  std::string container_id;
-  std::string container_name;
+  std::string name, container_id;
+  bool init = false;
+  TimePoint started_at, finished_at;
+  bool exited = false;
+  int exit_code = 0;  // 128+signal for a signal; -1 if unknown
+  bool oom_killed = false;
+  bool adopted = false;
+};
+
+struct PodRun {
+  std::string pod_id;
   int sandbox_pid = 0;
   TimePoint started_at;
-  bool exited = false;
-  int exit_code = 0;     // 128+signal for a signalled sandbox; -1 if unknown
-  TimePoint finished_at;
-  bool adopted = false;  // found running at start-up
+  bool exited = false;  // the sandbox itself is gone, and every container with it
+  int exit_code = 0;
+  bool oom_killed = false;
+  bool adopted = false;
+  std::map<std::string, ContainerRun> containers;  // by container name
 };
 
-struct LaunchSpec {
-  std::string container_name;
+struct PodLaunch {
+  std::string hostname;
+  oci::BundleResources resources;
+  // Put on the pod's bundle and by the caller on every container's (gVisor
+  // mount hints must be identical on all of them).
+  std::map<std::string, std::string> annotations;
+};
+
+struct ContainerLaunch {
+  std::string name;
+  bool init = false;  // a run-to-completion init container
   oci::BundleSpec bundle;
 };
 
@@ -65,47 +101,72 @@ class SandboxRuntime {
   using ExitCallback = std::function<void(const std::string& uid)>;
 
   SandboxRuntime(RuntimeOptions options, oci::CommandRunner& runner, ExitCallback on_exit);
+  ~SandboxRuntime();
 
   const RuntimeOptions& options() const { return options_; }
   const oci::RunscClient& runsc() const { return runsc_; }
+  oci::CommandRunner& runner() { return runner_; }
 
-  // Writes the bundle, runs `runsc create` and `runsc start`. On failure
-  // nothing is left running (the container is force-deleted).
-  Status Start(const std::string& uid, const LaunchSpec& spec);
+  // Boots the sandbox with its pause container. On failure nothing is left
+  // running. FailedPrecondition if a pod is already recorded for uid.
+  Status StartPod(const std::string& uid, const PodLaunch& launch);
 
-  // Kills (if running) and deletes the runsc container; keeps logs.
+  // Creates and starts one container in the running pod, replacing a
+  // stopped container of the same name. On failure the container is deleted.
+  Status StartContainer(const std::string& uid, const ContainerLaunch& launch);
+
+  // Kills and deletes one container; its record is forgotten (so its exit
+  // is not reported). Idempotent.
+  Status RemoveContainer(const std::string& uid, const std::string& name);
+
+  // Forgets a recorded container exit after the controller acted on it.
+  void ForgetContainer(const std::string& uid, const std::string& name);
+
+  // Kills and deletes every container and the sandbox; keeps the directory.
   Status Stop(const std::string& uid);
 
-  // Stop, then removes the sandbox's directory (bundle, logs).
+  // Stop, then removes the sandbox's directory (bundles, logs, volumes).
   Status Remove(const std::string& uid);
 
-  std::optional<ContainerRun> Get(const std::string& uid) const;
-
-  // Forgets a recorded exit after the controller acted on it (the runsc
-  // container must already be deleted).
-  void ClearExit(const std::string& uid);
+  std::optional<PodRun> Get(const std::string& uid) const;
 
   // Startup recovery. `live_uids` are the uids of stored Sandbox objects.
-  // Adopts running containers that belong to them, deletes containers in
-  // any other state (an interrupted create, an exit while sbxd was down:
-  // recorded as an exit with unknown code), and removes orphans: runsc
-  // containers, sandbox directories and cgroups that belong to no object.
-  Status Recover(const std::set<std::string>& live_uids);
+  // Adopts running pods that belong to them with their containers (running
+  // or exited), deletes pods in any other state (an interrupted start, a
+  // pod that died while sbxd was down: recorded as an exit with unknown
+  // code), and removes orphans: runsc containers, sandbox directories and
+  // cgroups that belong to no object. Returns the uids of adopted pods.
+  Result<std::set<std::string>> Recover(const std::set<std::string>& live_uids);
 
-  // Paths.
+  // Paths and ids.
   std::string SandboxDir(const std::string& uid) const;
   std::string LogPath(const std::string& uid, const std::string& container) const;
   std::string BundleDir(const std::string& uid) const;
+  std::string ContainerBundleDir(const std::string& uid, const std::string& container) const;
+  static std::string PodId(const std::string& uid);
+  static std::string ContainerId(const std::string& uid, const std::string& container);
 
-  // Reads the process (env, cwd, user) from the sandbox's bundle, for exec.
-  Result<oci::RunscExec> ExecTemplate(const std::string& uid) const;
+  // The container's process (env, cwd, user, capabilities) from its bundle,
+  // for exec.
+  Result<oci::RunscExec> ExecTemplate(const std::string& uid, const std::string& container) const;
+  // The process object of the container's bundle, for `runsc exec --process`.
+  Result<oci::Json> ProcessTemplate(const std::string& uid, const std::string& container) const;
 
  private:
   Status DeleteContainer(const std::string& id, bool force);
   Result<oci::CommandResult> RunRunsc(std::vector<std::string> argv);
-  void WatchExit(const std::string& uid, int pid, bool adopted);
-  void RecordExit(const std::string& uid, const std::string& id, int code);
-  void RemoveStaleCgroups(const std::set<std::string>& live_ids);
+  Status PreparePauseRootfs();
+  void WatchPod(const std::string& uid, const std::string& pod_id, int pid, bool adopted);
+  void WatchInit(const std::string& uid, const std::string& name, const std::string& id);
+  void RecordPodExit(const std::string& uid, const std::string& pod_id, int code);
+  void RecordContainerExit(const std::string& uid, const std::string& name, const std::string& id,
+                           int code);
+  int WaitCode(const std::string& id);
+  bool PodOomKilled(const std::string& pod_id) const;
+  void RelistLoop();
+  // rmdir of the sbx cgroups (of every controller) not in live_ids; all of
+  // them, or only the one named `only`.
+  void RemoveStaleCgroups(const std::set<std::string>& live_ids, const std::string& only = "");
 
   RuntimeOptions options_;
   oci::RunscClient runsc_;
@@ -113,7 +174,14 @@ class SandboxRuntime {
   ExitCallback on_exit_;
 
   mutable std::mutex mu_;
-  std::map<std::string, ContainerRun> runs_;  // by uid
+  std::map<std::string, PodRun> pods_;  // by uid
+  std::mutex pause_mu_;
+  bool pause_ready_ = false;
+
+  std::mutex relist_mu_;
+  std::condition_variable relist_cv_;
+  bool stopping_ = false;
+  std::thread relist_thread_;
 };
 
 }  // namespace sbx::daemon

@@ -2,28 +2,17 @@
 
 #include <algorithm>
 
-#include "api/core.h"
 #include "api/kinds.h"
+#include "common/fs.h"
 #include "common/log.h"
-#include "oci/user.h"
+#include "common/strings.h"
 
 namespace sbx::daemon {
 
 namespace {
 
 constexpr char kGroup[] = "agents.x-k8s.io";
-
-const api::Json* FirstContainerStatus(const api::Sandbox& sb) {
-  const auto& cs = sb.status.container_statuses;
-  if (cs.is_array() && !cs.empty()) return &cs[0];
-  return nullptr;
-}
-
-int RestartCount(const api::Sandbox& sb) {
-  const api::Json* cs = FirstContainerStatus(sb);
-  if (cs == nullptr) return 0;
-  return cs->value("restartCount", 0);
-}
+constexpr auto kConfigRetry = std::chrono::seconds(30);
 
 api::Condition MakeCondition(const api::Sandbox& sb, std::string type, std::string status,
                              std::string reason, std::string message) {
@@ -37,25 +26,126 @@ api::Condition MakeCondition(const api::Sandbox& sb, std::string type, std::stri
 }
 
 std::string ExitMessage(int code) {
-  if (code < 0) return "container exited with an unknown code (it stopped while sbxd was down)";
-  if (code > 128 && code < 160) {
-    return "container was killed by signal " + std::to_string(code - 128);
+  if (code < 0) return "exited with an unknown code (the sandbox stopped while sbxd was down)";
+  if (code > 128 && code < 160) return "was killed by signal " + std::to_string(code - 128);
+  return "exited with code " + std::to_string(code);
+}
+
+api::Json Terminated(const ContainerRun& run) {
+  std::string reason = run.oom_killed ? "OOMKilled" : run.exit_code == 0 ? "Completed" : "Error";
+  api::Json t = {{"exitCode", run.exit_code},
+                 {"reason", reason},
+                 {"startedAt", FormatRfc3339(run.started_at)},
+                 {"finishedAt", FormatRfc3339(run.finished_at)},
+                 {"containerID", "runsc://" + run.container_id}};
+  if (run.oom_killed) {
+    t["message"] = "the sandbox exceeded its memory limit and was killed";
+  } else {
+    t["message"] = "container " + ExitMessage(run.exit_code);
   }
-  return "container exited with code " + std::to_string(code);
+  return t;
+}
+
+const api::Json* FindStatus(const api::Json& list, const std::string& name) {
+  if (!list.is_array()) return nullptr;
+  for (const auto& s : list) {
+    if (s.is_object() && s.value("name", "") == name) return &s;
+  }
+  return nullptr;
+}
+
+bool IsWaitingWith(const api::Json& cs, const api::Json& waiting) {
+  return cs.contains("state") && cs["state"].contains("waiting") && cs["state"]["waiting"] == waiting;
+}
+
+// PodVolumes survive an sbxd restart in the sandbox directory, so containers
+// of an adopted pod restart with the same volumes.
+api::Json VolumesToJson(const PodVolumes& v) {
+  api::Json by_name = api::Json::object();
+  for (const auto& [name, pv] : v.by_name) {
+    by_name[name] = {{"kind", pv.kind},
+                     {"hostPath", pv.host_path},
+                     {"sizeLimit", pv.size_limit},
+                     {"sizeEnforced", pv.size_enforced},
+                     {"readOnly", pv.read_only}};
+  }
+  return {{"volumes", by_name}, {"annotations", v.annotations}, {"subpathDir", v.subpath_dir}};
+}
+
+PodVolumes VolumesFromJson(const api::Json& j) {
+  PodVolumes v;
+  try {
+    for (const auto& [name, pv] : j.at("volumes").items()) {
+      PreparedVolume p;
+      p.name = name;
+      p.kind = pv.value("kind", "");
+      p.host_path = pv.value("hostPath", "");
+      p.size_limit = pv.value("sizeLimit", int64_t{0});
+      p.size_enforced = pv.value("sizeEnforced", false);
+      p.read_only = pv.value("readOnly", false);
+      v.by_name[name] = p;
+    }
+    v.annotations = j.at("annotations").get<std::map<std::string, std::string>>();
+    v.subpath_dir = j.value("subpathDir", "");
+  } catch (const std::exception& e) {
+    SBX_LOG(kWarning) << "bad saved volume plan: " << e.what();
+  }
+  return v;
 }
 
 }  // namespace
 
-SandboxController::SandboxController(store::Store& store, oci::ImageStore& images,
-                                     SandboxRuntime& runtime, const Clock& clock,
-                                     ControllerOptions options)
-    : store_(store), images_(images), runtime_(runtime), clock_(clock), options_(options) {}
+struct SandboxController::Pass {
+  api::Sandbox& sb;
+  TimePoint now;
+  std::string uid, key, policy;
+  std::vector<PodContainer> containers;
+  std::map<std::string, api::Json> status;  // by container name
+  PodRun pod;
+  PodVolumes volumes;
+  std::optional<std::chrono::milliseconds> requeue;
+
+  void RequeueIn(std::chrono::milliseconds d) {
+    d = std::max(d, std::chrono::milliseconds(10));
+    if (!requeue || d < *requeue) requeue = d;
+  }
+  const ContainerRun* Run(const std::string& name) const {
+    auto it = pod.containers.find(name);
+    return it == pod.containers.end() ? nullptr : &it->second;
+  }
+  // Writes the per-container statuses back, in pod order.
+  void Assemble() {
+    api::Json init = api::Json::array(), regular = api::Json::array();
+    for (const auto& pc : containers) {
+      (pc.kind == PodContainer::Kind::kRegular ? regular : init).push_back(status[pc.name]);
+    }
+    sb.status.init_container_statuses = std::move(init);
+    sb.status.container_statuses = std::move(regular);
+  }
+};
+
+SandboxController::SandboxController(store::Store& store, SandboxRuntime& runtime,
+                                     PodBuilder& builder, VolumeManager& volumes,
+                                     const Clock& clock, ControllerOptions options)
+    : store_(store),
+      runtime_(runtime),
+      builder_(builder),
+      volumes_(volumes),
+      clock_(clock),
+      options_(options) {}
 
 SandboxController::~SandboxController() { Stop(); }
+
+std::string SandboxController::KeyOf(const api::Sandbox& sb) const {
+  return sb.metadata.namespace_ + "/" + sb.metadata.name;
+}
 
 void SandboxController::Start() {
   queue_ = std::make_unique<WorkQueue>(options_.workers,
                                        [this](const std::string& key) { Reconcile(key); });
+  prober_ = std::make_unique<Prober>(
+      clock_, [this](const Prober::Key& k, const ProbeSpec& s) { return RunProbe(k, s); },
+      [this](const Prober::Key& k) { OnRuntimeExit(k.sandbox_uid); });
   subscription_ = store_.Subscribe([this](const store::WatchEvent& ev) {
     const auto& o = ev.object;
     if (o.kind == "Sandbox") {
@@ -74,6 +164,7 @@ void SandboxController::Stop() {
     subscription_ = 0;
   }
   queue_.reset();
+  prober_.reset();
 }
 
 void SandboxController::Enqueue(const std::string& key) {
@@ -131,12 +222,29 @@ void SandboxController::Reconcile(const std::string& key) {
   }
 }
 
+Status SandboxController::StopPod(const api::Sandbox& sb) {
+  const std::string& uid = sb.metadata.uid;
+  if (prober_) prober_->RemoveSandbox(uid);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    volumes_by_uid_.erase(uid);
+    for (auto it = backoff_until_.lower_bound(uid + "/");
+         it != backoff_until_.end() && it->first.starts_with(uid + "/");) {
+      it = it->first == uid + "/" ? std::next(it) : backoff_until_.erase(it);
+    }
+  }
+  SBX_RETURN_IF_ERROR(runtime_.Stop(uid));
+  return volumes_.Release(sb);
+}
+
 Status SandboxController::Teardown(api::Sandbox& sb) {
+  SBX_RETURN_IF_ERROR(StopPod(sb));
   SBX_RETURN_IF_ERROR(runtime_.Remove(sb.metadata.uid));
+  SBX_RETURN_IF_ERROR(volumes_.Delete(sb));
   {
     std::lock_guard<std::mutex> l(mu_);
     key_by_uid_.erase(sb.metadata.uid);
-    backoff_until_.erase(sb.metadata.uid);
+    backoff_until_.erase(sb.metadata.uid + "/");
   }
   // Drop our finalizer; the store removes the object when none remain.
   for (int attempt = 0; attempt < 5; ++attempt) {
@@ -161,11 +269,11 @@ Status SandboxController::ReconcileSandbox(api::Sandbox& sb) {
   TimePoint now = clock_.Now();
   auto& conds = sb.status.conditions;
 
-  // Expiry (upstream §3.1): stop the runtime; Delete removes the object,
-  // Retain keeps it with conditions only. A shutdownTime moved into the
-  // future revives the sandbox through the normal path below.
+  // Expiry (upstream §3.1): stop the pod; Delete removes the object, Retain
+  // keeps it with conditions only. A shutdownTime moved into the future
+  // revives the sandbox through the normal path below.
   if (sb.spec.shutdown_time && now >= *sb.spec.shutdown_time) {
-    SBX_RETURN_IF_ERROR(runtime_.Stop(uid));
+    SBX_RETURN_IF_ERROR(StopPod(sb));
     if (sb.spec.shutdown_policy == "Delete") {
       Event(sb, "Normal", "SandboxExpired", "shutdownTime reached; deleting the sandbox");
       auto d = store_.Delete({kGroup, "Sandbox", sb.metadata.namespace_, sb.metadata.name},
@@ -186,34 +294,36 @@ Status SandboxController::ReconcileSandbox(api::Sandbox& sb) {
   }
   if (sb.spec.shutdown_time) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*sb.spec.shutdown_time - now);
-    queue_->AddAfter(sb.metadata.namespace_ + "/" + sb.metadata.name,
-                     std::max(left, std::chrono::milliseconds(10)));
+    queue_->AddAfter(KeyOf(sb), std::max(left, std::chrono::milliseconds(10)));
   }
 
   const std::string& rc = sb.spec.pod_template.spec.runtime_class_name;
   if (!rc.empty() && rc != "gvisor") {
-    SBX_RETURN_IF_ERROR(runtime_.Stop(uid));
+    SBX_RETURN_IF_ERROR(StopPod(sb));
     std::string msg = "Error seen: runtimeClassName \"" + rc +
                       "\" is not supported: sbx runs every sandbox in gVisor (leave "
                       "runtimeClassName unset or set it to \"gvisor\")";
     const api::Condition* ready = api::FindCondition(conds, "Ready");
-    if (ready == nullptr || ready->message != msg) Event(sb, "Warning", "UnsupportedRuntimeClass", msg);
+    if (ready == nullptr || ready->message != msg) {
+      Event(sb, "Warning", "UnsupportedRuntimeClass", msg);
+    }
     api::SetCondition(&conds, MakeCondition(sb, "Ready", "False", "ReconcilerError", msg), now);
     api::SetCondition(&conds, MakeCondition(sb, "Suspended", "False", "NotSuspended", ""), now);
     return WriteStatus(sb);
   }
 
   if (sb.spec.operating_mode == "Suspended") {
-    auto run = runtime_.Get(uid);
-    SBX_RETURN_IF_ERROR(runtime_.Stop(uid));
-    if (run && !run->exited) Event(sb, "Normal", "Suspended", "sandbox suspended; runtime stopped");
+    auto pod = runtime_.Get(uid);
+    SBX_RETURN_IF_ERROR(StopPod(sb));
+    if (pod && !pod->exited) Event(sb, "Normal", "Suspended", "sandbox suspended; pod stopped");
     sb.status.pod_ips.clear();
     sb.status.node_name.clear();
     sb.status.container_statuses = api::Json::array();
+    sb.status.init_container_statuses = api::Json::array();
     api::RemoveCondition(&conds, "Finished");
     {
       std::lock_guard<std::mutex> l(mu_);
-      backoff_until_.erase(uid);
+      backoff_until_.erase(uid + "/");
     }
     api::SetCondition(&conds,
                       MakeCondition(sb, "Ready", "False", "SandboxSuspended", "Sandbox is suspended"),
@@ -221,235 +331,488 @@ Status SandboxController::ReconcileSandbox(api::Sandbox& sb) {
     api::SetCondition(&conds, MakeCondition(sb, "Suspended", "True", "PodTerminated", ""), now);
     return WriteStatus(sb);
   }
+  return ReconcilePod(sb);
+}
 
-  auto run = runtime_.Get(uid);
-  if (run && run->exited) return HandleExit(sb, *run);
-  if (run) {
-    api::SetCondition(&conds, MakeCondition(sb, "Ready", "True", "DependenciesReady", ""), now);
-    api::SetCondition(&conds, MakeCondition(sb, "Suspended", "False", "NotSuspended", ""), now);
+Status SandboxController::ReconcilePod(api::Sandbox& sb) {
+  Pass p{sb, clock_.Now(), sb.metadata.uid, KeyOf(sb), sb.spec.pod_template.spec.restart_policy,
+         {}, {}, {}, {}, std::nullopt};
+  if (p.policy.empty()) p.policy = "Always";
+  p.containers = PodContainers(sb.spec.pod_template.spec);
+  bool has_init = false;
+  for (const auto& pc : p.containers) {
+    if (pc.kind != PodContainer::Kind::kRegular) has_init = true;
+  }
+  for (const auto& pc : p.containers) {
+    const api::Json* prev = FindStatus(pc.kind == PodContainer::Kind::kRegular
+                                           ? sb.status.container_statuses
+                                           : sb.status.init_container_statuses,
+                                       pc.name);
+    api::Json cs = prev ? *prev : api::Json::object();
+    if (!prev) {
+      std::string reason = has_init && pc.kind == PodContainer::Kind::kRegular
+                               ? "PodInitializing"
+                               : "ContainerCreating";
+      cs = api::Json::object();
+      cs["name"] = pc.name;
+      cs["ready"] = false;
+      cs["started"] = false;
+      cs["restartCount"] = 0;
+      cs["state"] = {{"waiting", {{"reason", reason}}}};
+    }
+    cs["image"] = pc.spec->image;
+    p.status[pc.name] = std::move(cs);
+  }
+  auto& conds = sb.status.conditions;
+  api::SetCondition(&conds, MakeCondition(sb, "Suspended", "False", "NotSuspended", ""), p.now);
+
+  auto pod = runtime_.Get(p.uid);
+  if (pod && pod->exited) return HandlePodExit(p, *pod);
+  if (!pod) {
+    // A pod that finished for good stays finished.
+    if (const api::Condition* f = api::FindCondition(conds, "Finished"); f && f->status == "True") {
+      return WriteStatus(sb);
+    }
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = backoff_until_.find(p.uid + "/");
+      if (it != backoff_until_.end() && it->second > p.now) {
+        queue_->AddAfter(p.key, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    it->second - p.now));
+        return Status::Ok();
+      }
+    }
+    SBX_RETURN_IF_ERROR(StartPod(p));
+    pod = runtime_.Get(p.uid);
+    if (!pod) {
+      p.Assemble();
+      if (p.requeue) queue_->AddAfter(p.key, *p.requeue);
+      return WriteStatus(sb);
+    }
+  } else {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = volumes_by_uid_.find(p.uid);
+    if (it != volumes_by_uid_.end()) {
+      p.volumes = it->second;
+    } else if (auto saved = ReadFile(JoinPath(runtime_.SandboxDir(p.uid), "volumes.json"));
+               saved.ok()) {
+      p.volumes = VolumesFromJson(api::Json::parse(*saved, nullptr, false));
+      volumes_by_uid_[p.uid] = p.volumes;
+    }
+  }
+  p.pod = *pod;
+
+  // Init containers, one at a time; sidecars start in their turn and stay.
+  bool init_done = true;
+  std::vector<std::string> incomplete;
+  for (const auto& pc : p.containers) {
+    if (pc.kind == PodContainer::Kind::kRegular) continue;
+    api::Json& cs = p.status[pc.name];
+    if (pc.kind == PodContainer::Kind::kSidecar) {
+      if (!EnsureRunning(p, pc, true, true)) {
+        init_done = false;
+        incomplete.push_back(pc.name);
+        break;
+      }
+      continue;
+    }
+    const ContainerRun* run = p.Run(pc.name);
+    if (run && run->exited && run->exit_code == 0) {
+      cs["state"] = {{"terminated", Terminated(*run)}};
+      cs["ready"] = true;
+      cs["started"] = false;
+      cs["containerID"] = "runsc://" + run->container_id;
+      continue;
+    }
+    init_done = false;
+    incomplete.push_back(pc.name);
+    if (run && !run->exited) {
+      cs["state"] = {{"running", {{"startedAt", FormatRfc3339(run->started_at)}}}};
+      cs["started"] = true;
+      cs["containerID"] = "runsc://" + run->container_id;
+      break;
+    }
+    if (run && run->exited) {
+      if (p.policy == "Never") {
+        cs["state"] = {{"terminated", Terminated(*run)}};
+        cs["ready"] = false;
+        std::string msg = "init container " + pc.name + " " + ExitMessage(run->exit_code);
+        Event(sb, "Warning", "Failed", msg);
+        SBX_RETURN_IF_ERROR(StopPod(sb));
+        p.Assemble();
+        api::SetCondition(&conds, MakeCondition(sb, "Ready", "False", "PodFailed", msg), p.now);
+        api::SetCondition(&conds, MakeCondition(sb, "Finished", "True", "PodFailed", msg), p.now);
+        return WriteStatus(sb);
+      }
+      RestartLater(p, pc, *run, "init container " + ExitMessage(run->exit_code));
+      break;
+    }
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = backoff_until_.find(p.uid + "/" + pc.name);
+      if (it != backoff_until_.end() && it->second > p.now) {
+        p.RequeueIn(std::chrono::duration_cast<std::chrono::milliseconds>(it->second - p.now));
+        break;
+      }
+    }
+    StartContainer(p, pc);
+    break;
+  }
+
+  // Containers, once every init container completed.
+  std::vector<std::string> unready;
+  bool all_done = init_done;
+  bool all_succeeded = true;
+  if (init_done) {
+    const bool restart_zero = p.policy == "Always";
+    const bool restart_failed = p.policy != "Never";
+    for (const auto& pc : p.containers) {
+      if (pc.kind != PodContainer::Kind::kRegular) continue;
+      bool running = EnsureRunning(p, pc, restart_zero, restart_failed);
+      const ContainerRun* run = p.Run(pc.name);
+      bool done = !running && run && run->exited;
+      if (!done) all_done = false;
+      if (done && run->exit_code != 0) all_succeeded = false;
+      if (!running || !p.status[pc.name].value("ready", false)) unready.push_back(pc.name);
+    }
+  }
+  for (const auto& pc : p.containers) {
+    if (pc.kind == PodContainer::Kind::kSidecar && !p.status[pc.name].value("ready", false) &&
+        std::find(incomplete.begin(), incomplete.end(), pc.name) == incomplete.end()) {
+      unready.push_back(pc.name);
+    }
+  }
+  p.Assemble();
+
+  if (all_done) {
+    // Every container finished and none restarts: the pod is done.
+    std::string reason = all_succeeded ? "PodSucceeded" : "PodFailed";
+    std::string msg = all_succeeded ? "all containers completed successfully"
+                                    : "a container failed";
+    for (const auto& pc : p.containers) {
+      const ContainerRun* run = p.Run(pc.name);
+      if (pc.kind == PodContainer::Kind::kRegular && run && run->exit_code != 0) {
+        msg = "container " + pc.name + " " + ExitMessage(run->exit_code);
+        break;
+      }
+    }
+    Event(sb, all_succeeded ? "Normal" : "Warning", all_succeeded ? "Completed" : "Failed", msg);
+    SBX_RETURN_IF_ERROR(StopPod(sb));
+    api::SetCondition(&conds, MakeCondition(sb, "Ready", "False", reason, msg), p.now);
+    api::SetCondition(&conds, MakeCondition(sb, "Finished", "True", reason, msg), p.now);
     return WriteStatus(sb);
   }
 
-  // No runtime. A sandbox that finished for good stays finished.
-  if (const api::Condition* f = api::FindCondition(conds, "Finished"); f && f->status == "True") {
-    return WriteStatus(sb);
+  api::RemoveCondition(&conds, "Finished");
+  if (!incomplete.empty()) {
+    api::SetCondition(&conds,
+                      MakeCondition(sb, "Ready", "False", "DependenciesNotReady",
+                                    "containers with incomplete status: [" +
+                                        Join(incomplete, " ") + "]"),
+                      p.now);
+  } else if (!unready.empty()) {
+    api::SetCondition(&conds,
+                      MakeCondition(sb, "Ready", "False", "DependenciesNotReady",
+                                    "containers with unready status: [" + Join(unready, " ") + "]"),
+                      p.now);
+  } else {
+    api::SetCondition(&conds, MakeCondition(sb, "Ready", "True", "DependenciesReady", ""), p.now);
+  }
+  if (p.requeue) queue_->AddAfter(p.key, *p.requeue);
+  SBX_RETURN_IF_ERROR(WriteStatus(sb));
+  // An exit that raced this pass is picked up by the next.
+  if (auto now = runtime_.Get(p.uid); now && now->exited) Enqueue(p.key);
+  return Status::Ok();
+}
+
+Status SandboxController::StartPod(Pass& p) {
+  api::Sandbox& sb = p.sb;
+  auto& conds = sb.status.conditions;
+  PodVolumes volumes;
+  BuildFailure failure;
+  auto launch = builder_.BuildPod(sb, runtime_.SandboxDir(p.uid), &volumes, &failure);
+  if (!launch.ok()) {
+    api::Json waiting = {{"reason", failure.reason}, {"message", failure.status.message()}};
+    bool same = !p.containers.empty() && IsWaitingWith(p.status[p.containers[0].name], waiting);
+    if (!same) {
+      Event(sb, "Warning", failure.reason == "ContainerCreating" ? "FailedMount" : "Failed",
+            failure.status.message());
+    }
+    for (const auto& pc : p.containers) p.status[pc.name]["state"] = {{"waiting", waiting}};
+    api::SetCondition(&conds,
+                      MakeCondition(sb, "Ready", "False", "DependenciesNotReady",
+                                    failure.status.message()),
+                      p.now);
+    // Retried on Secret/ConfigMap changes and image imports; also slowly.
+    p.RequeueIn(kConfigRetry);
+    return Status::Ok();
+  }
+  Status s = runtime_.StartPod(p.uid, *launch);
+  if (!s.ok()) {
+    (void)volumes_.Release(sb);
+    Event(sb, "Warning", "FailedCreatePodSandBox", s.message());
+    for (const auto& pc : p.containers) {
+      p.status[pc.name]["state"] = {
+          {"waiting", {{"reason", "RunContainerError"}, {"message", s.message()}}}};
+    }
+    api::SetCondition(
+        &conds, MakeCondition(sb, "Ready", "False", "ReconcilerError", "Error seen: " + s.message()),
+        p.now);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      backoff_until_[p.uid + "/"] = p.now + options_.backoff_initial;
+    }
+    p.RequeueIn(options_.backoff_initial);
+    return Status::Ok();
+  }
+  for (const auto& w : volumes.warnings) Event(sb, "Warning", "VolumeLimits", w);
+  (void)WriteFileAtomic(JoinPath(runtime_.SandboxDir(p.uid), "volumes.json"),
+                        VolumesToJson(volumes).dump(), 0600);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    volumes_by_uid_[p.uid] = volumes;
+  }
+  p.volumes = std::move(volumes);
+  Event(sb, "Normal", "SandboxStarted",
+        "Started gVisor sandbox " + SandboxRuntime::PodId(p.uid));
+  return Status::Ok();
+}
+
+bool SandboxController::EnsureRunning(Pass& p, const PodContainer& pc, bool restart_zero,
+                                      bool restart_failed) {
+  api::Json& cs = p.status[pc.name];
+  const ContainerRun* run = p.Run(pc.name);
+  Prober::Key key{p.uid, pc.name};
+  if (run && !run->exited) {
+    cs["state"] = {{"running", {{"startedAt", FormatRfc3339(run->started_at)}}}};
+    cs["containerID"] = "runsc://" + run->container_id;
+    bool added;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      added = probed_.insert(run->container_id).second;
+    }
+    if (added) AddProbes(p, key, pc, run->started_at);
+    Prober::State ps = prober_->Get(key);
+    cs["started"] = ps.started;
+    cs["ready"] = ps.started && ps.ready;
+    if (!ps.restart) return true;
+    // A failed liveness or startup probe: kill, then restartPolicy decides.
+    Event(p.sb, "Warning", "Unhealthy", ps.message);
+    Event(p.sb, "Normal", "Killing",
+          "Container " + pc.name + " failed a probe, will be restarted");
+    ContainerRun dead = *run;
+    dead.exited = true;
+    dead.exit_code = 137;
+    dead.finished_at = p.now;
+    prober_->Remove(key);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      probed_.erase(run->container_id);
+    }
+    if (restart_failed) {
+      RestartLater(p, pc, dead, ps.message);
+      return false;
+    }
+    (void)runtime_.RemoveContainer(p.uid, pc.name);
+    cs["state"] = {{"terminated", Terminated(dead)}};
+    cs["ready"] = false;
+    cs["started"] = false;
+    p.pod.containers[pc.name] = dead;
+    return false;
+  }
+  if (run && run->exited) {
+    prober_->Remove(key);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      probed_.erase(run->container_id);
+    }
+    bool restart = run->exit_code == 0 ? restart_zero : restart_failed;
+    if (restart) {
+      RestartLater(p, pc, *run, "container " + ExitMessage(run->exit_code));
+      return false;
+    }
+    cs["state"] = {{"terminated", Terminated(*run)}};
+    cs["ready"] = false;
+    cs["started"] = false;
+    cs["containerID"] = "runsc://" + run->container_id;
+    return false;
   }
   {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = backoff_until_.find(uid);
-    if (it != backoff_until_.end() && it->second > now) {
-      queue_->AddAfter(sb.metadata.namespace_ + "/" + sb.metadata.name,
-                       std::chrono::duration_cast<std::chrono::milliseconds>(it->second - now));
-      return Status::Ok();
+    auto it = backoff_until_.find(p.uid + "/" + pc.name);
+    if (it != backoff_until_.end() && it->second > p.now) {
+      p.RequeueIn(std::chrono::duration_cast<std::chrono::milliseconds>(it->second - p.now));
+      return false;
     }
   }
-  return StartRuntime(sb);
+  return StartContainer(p, pc);
 }
 
-Status SandboxController::HandleExit(api::Sandbox& sb, const ContainerRun& run) {
-  const std::string& uid = sb.metadata.uid;
-  TimePoint now = clock_.Now();
-  SBX_RETURN_IF_ERROR(runtime_.Stop(uid));
-  runtime_.ClearExit(uid);
-
-  const int code = run.exit_code;
-  const auto& c0 = sb.spec.pod_template.spec.containers.at(0);
-  std::string policy = sb.spec.pod_template.spec.restart_policy;
-  if (policy.empty()) policy = "Always";
-  const bool restart = policy == "Always" || (policy == "OnFailure" && code != 0);
-
-  api::Json terminated = {{"exitCode", code},
-                          {"reason", code == 0 ? "Completed" : "Error"},
-                          {"message", ExitMessage(code)},
-                          {"startedAt", FormatRfc3339(run.started_at)},
-                          {"finishedAt", FormatRfc3339(run.finished_at)},
-                          {"containerID", "runsc://" + run.container_id}};
-  int restarts = RestartCount(sb);
-  api::Json cs = {{"name", c0.name},
-                  {"image", c0.image},
-                  {"ready", false},
-                  {"started", false},
-                  {"restartCount", restarts},
-                  {"containerID", "runsc://" + run.container_id}};
-  auto& conds = sb.status.conditions;
-  if (!restart) {
-    cs["state"] = {{"terminated", terminated}};
-    sb.status.container_statuses = api::Json::array({cs});
-    std::string reason = code == 0 ? "PodSucceeded" : "PodFailed";
-    Event(sb, code == 0 ? "Normal" : "Warning", code == 0 ? "Completed" : "Failed",
-          ExitMessage(code));
-    api::SetCondition(&conds, MakeCondition(sb, "Ready", "False", reason, ExitMessage(code)), now);
-    api::SetCondition(&conds, MakeCondition(sb, "Finished", "True", reason, ExitMessage(code)), now);
-    return WriteStatus(sb);
+void SandboxController::AddProbes(Pass& p, const Prober::Key& key, const PodContainer& pc,
+                                  TimePoint started) {
+  if (Status s = prober_->Add(key, pc.spec->raw, started); !s.ok()) {
+    Event(p.sb, "Warning", "Unhealthy", "container " + pc.name + ": " + s.message());
+    return;
   }
+  Prober::State ps = prober_->Get(key);
+  if (!ps.inactive.empty()) {
+    Event(p.sb, "Normal", "ProbeInactive",
+          "container " + pc.name +
+              ": httpGet and tcpSocket probes become active with networking; until then the "
+              "container counts as ready once started");
+  }
+}
 
-  // Restart with Kubernetes' crash-loop back-off: 10 s doubling to 5 min,
-  // reset once a run lasted long enough.
+bool SandboxController::StartContainer(Pass& p, const PodContainer& pc) {
+  api::Json& cs = p.status[pc.name];
+  BuildFailure failure;
+  auto launch = builder_.BuildContainer(p.sb, p.volumes, pc, &failure);
+  if (!launch.ok()) {
+    api::Json waiting = {{"reason", failure.reason}, {"message", failure.status.message()}};
+    if (!IsWaitingWith(cs, waiting)) {
+      Event(p.sb, "Warning", "Failed", "container " + pc.name + ": " + failure.status.message());
+    }
+    cs["state"] = {{"waiting", waiting}};
+    cs["ready"] = false;
+    cs["started"] = false;
+    p.RequeueIn(kConfigRetry);
+    return false;
+  }
+  Status s = runtime_.StartContainer(p.uid, *launch);
+  if (!s.ok()) {
+    Event(p.sb, "Warning", "Failed", "container " + pc.name + ": " + s.message());
+    cs["state"] = {{"waiting", {{"reason", "RunContainerError"}, {"message", s.message()}}}};
+    cs["ready"] = false;
+    cs["started"] = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      backoff_until_[p.uid + "/" + pc.name] = p.now + options_.backoff_initial;
+    }
+    p.RequeueIn(options_.backoff_initial);
+    return false;
+  }
+  if (auto pod = runtime_.Get(p.uid)) p.pod = *pod;
+  const ContainerRun* run = p.Run(pc.name);
+  TimePoint started = run ? run->started_at : p.now;
+  std::string id = SandboxRuntime::ContainerId(p.uid, pc.name);
+  cs["state"] = {{"running", {{"startedAt", FormatRfc3339(started)}}}};
+  cs["containerID"] = "runsc://" + id;
+  Event(p.sb, "Normal", "Started", "Started container " + pc.name);
+  if (pc.kind == PodContainer::Kind::kInit) {
+    cs["started"] = true;
+    cs["ready"] = false;
+    return true;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    probed_.insert(id);
+  }
+  Prober::Key key{p.uid, pc.name};
+  AddProbes(p, key, pc, started);
+  Prober::State ps = prober_->Get(key);
+  cs["started"] = ps.started;
+  cs["ready"] = ps.started && ps.ready;
+  return true;
+}
+
+void SandboxController::RestartLater(Pass& p, const PodContainer& pc, ContainerRun run,
+                                     const std::string& message) {
+  api::Json& cs = p.status[pc.name];
+  (void)runtime_.RemoveContainer(p.uid, pc.name);
+  p.pod.containers.erase(pc.name);
+  // Kubernetes' crash-loop back-off: 10 s doubling to 5 min, reset once a
+  // run lasted long enough.
+  int restarts = cs.value("restartCount", 0);
   auto ran = run.finished_at - run.started_at;
   int exponent = ran >= options_.backoff_reset_after ? 0 : std::min(restarts, 10);
   auto delay = std::min(options_.backoff_initial * (1 << exponent), options_.backoff_max);
   {
     std::lock_guard<std::mutex> l(mu_);
-    backoff_until_[uid] = now + delay;
+    backoff_until_[p.uid + "/" + pc.name] = p.now + delay;
   }
-  cs["restartCount"] = restarts + 1;
-  cs["lastState"] = {{"terminated", terminated}};
   std::string msg = "back-off " + std::to_string(delay.count() / 1000) +
-                    "s restarting failed container=" + c0.name;
+                    "s restarting failed container=" + pc.name;
+  cs["restartCount"] = restarts + 1;
+  cs["lastState"] = {{"terminated", Terminated(run)}};
   cs["state"] = {{"waiting", {{"reason", "CrashLoopBackOff"}, {"message", msg}}}};
-  sb.status.container_statuses = api::Json::array({cs});
-  Event(sb, "Warning", "BackOff", ExitMessage(code) + "; " + msg);
-  api::SetCondition(&conds, MakeCondition(sb, "Ready", "False", "DependenciesNotReady", msg), now);
-  queue_->AddAfter(sb.metadata.namespace_ + "/" + sb.metadata.name, delay);
+  cs["ready"] = false;
+  cs["started"] = false;
+  Event(p.sb, "Warning", "BackOff", message + "; " + msg);
+  p.RequeueIn(std::chrono::duration_cast<std::chrono::milliseconds>(delay));
+}
+
+Status SandboxController::HandlePodExit(Pass& p, const PodRun& pod) {
+  api::Sandbox& sb = p.sb;
+  auto& conds = sb.status.conditions;
+  std::string what = pod.oom_killed ? "the sandbox exceeded its memory limit and was OOM-killed"
+                                    : "the sandbox " + ExitMessage(pod.exit_code);
+  Event(sb, "Warning", pod.oom_killed ? "OOMKilling" : "SandboxDied", what);
+  SBX_RETURN_IF_ERROR(StopPod(sb));
+  const bool restart = p.policy != "Never";
+  int restarts = 0;
+  for (const auto& pc : p.containers) restarts = std::max(restarts, p.status[pc.name].value("restartCount", 0));
+  auto ran = p.now - pod.started_at;
+  int exponent = ran >= options_.backoff_reset_after ? 0 : std::min(restarts, 10);
+  auto delay = std::min(options_.backoff_initial * (1 << exponent), options_.backoff_max);
+  std::string msg = "back-off " + std::to_string(delay.count() / 1000) + "s restarting the sandbox";
+  for (const auto& pc : p.containers) {
+    api::Json& cs = p.status[pc.name];
+    auto it = pod.containers.find(pc.name);
+    cs["ready"] = false;
+    cs["started"] = false;
+    if (it == pod.containers.end()) continue;
+    const ContainerRun& run = it->second;
+    if (!restart) {
+      cs["state"] = {{"terminated", Terminated(run)}};
+      continue;
+    }
+    if (pc.kind == PodContainer::Kind::kInit && run.exit_code == 0 && !run.oom_killed) {
+      // Completed before the sandbox died; it runs again in the new pod.
+      cs["lastState"] = {{"terminated", Terminated(run)}};
+      cs["state"] = {{"waiting", {{"reason", "PodInitializing"}}}};
+      continue;
+    }
+    cs["restartCount"] = cs.value("restartCount", 0) + 1;
+    cs["lastState"] = {{"terminated", Terminated(run)}};
+    cs["state"] = {{"waiting", {{"reason", "CrashLoopBackOff"}, {"message", msg}}}};
+  }
+  p.Assemble();
+  if (!restart) {
+    api::SetCondition(&conds, MakeCondition(sb, "Ready", "False", "PodFailed", what), p.now);
+    api::SetCondition(&conds, MakeCondition(sb, "Finished", "True", "PodFailed", what), p.now);
+    return WriteStatus(sb);
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    backoff_until_[p.uid + "/"] = p.now + delay;
+  }
+  api::SetCondition(&conds,
+                    MakeCondition(sb, "Ready", "False", "DependenciesNotReady", what + "; " + msg),
+                    p.now);
+  queue_->AddAfter(p.key, std::chrono::duration_cast<std::chrono::milliseconds>(delay));
   return WriteStatus(sb);
 }
 
-Result<LaunchSpec> SandboxController::BuildLaunch(const api::Sandbox& sb,
-                                                  api::Json* waiting) {
-  const auto& spec = sb.spec.pod_template.spec;
-  auto fail = [&](std::string reason, Status s) -> Status {
-    *waiting = {{"reason", reason}, {"message", s.message()}};
-    return s;
-  };
-  if (spec.containers.size() != 1 || !spec.init_containers.empty()) {
-    return fail("CreateContainerConfigError",
-                Invalid("spec.podTemplate.spec: only a single container without initContainers "
-                        "is supported by this version of sbx"));
+ProbeOutcome SandboxController::RunProbe(const Prober::Key& key, const ProbeSpec& spec) {
+  auto exec = runtime_.ExecTemplate(key.sandbox_uid, key.container);
+  if (!exec.ok()) return {ProbeResult::kUnknown, exec.status().message()};
+  exec->args = spec.command;
+  oci::CommandSpec cmd;
+  cmd.argv = runtime_.runsc().Exec(SandboxRuntime::ContainerId(key.sandbox_uid, key.container),
+                                   *exec);
+  cmd.timeout = std::chrono::seconds(std::max(1, spec.timeout_seconds));
+  auto r = runtime_.runner().Run(cmd);
+  if (!r.ok()) return {ProbeResult::kUnknown, r.status().message()};
+  if (r->timed_out) {
+    return {ProbeResult::kFailure,
+            "command timed out after " + std::to_string(spec.timeout_seconds) + "s"};
   }
-  const api::Container& c = spec.containers[0];
-  auto image = images_.Resolve(c.image);
-  if (!image.ok()) {
-    return fail("ErrImageNeverPull",
-                NotFound("container image \"" + c.image +
-                         "\" is not present in the local image store (import it with "
-                         "`sbx image import`)"));
-  }
-
-  std::vector<std::pair<std::string, std::string>> env;
-  const std::string& ns = sb.metadata.namespace_;
-  for (const auto& e : c.env) {
-    if (e.value) {
-      env.emplace_back(e.name, *e.value);
-      continue;
-    }
-    if (!e.value_from) {
-      env.emplace_back(e.name, "");
-      continue;
-    }
-    const auto& src = *e.value_from;
-    const api::KeySelector* sel = nullptr;
-    std::string kind;
-    if (src.secret_key_ref) {
-      sel = &*src.secret_key_ref;
-      kind = "Secret";
-    } else if (src.config_map_key_ref) {
-      sel = &*src.config_map_key_ref;
-      kind = "ConfigMap";
-    } else {
-      return fail("CreateContainerConfigError",
-                  Invalid("env " + e.name + ": only secretKeyRef and configMapKeyRef are "
-                          "supported in valueFrom"));
-    }
-    auto obj = store_.Get({"", kind, ns, sel->name});
-    Result<std::string> value = obj.ok() ? (kind == "Secret" ? api::SecretValue(*obj, sel->key)
-                                                             : api::ConfigMapValue(*obj, sel->key))
-                                         : Result<std::string>(obj.status());
-    if (!value.ok()) {
-      if (sel->optional) continue;
-      std::string what = kind == "Secret" ? "secret" : "configmap";
-      if (!obj.ok()) {
-        return fail("CreateContainerConfigError", NotFound(what + " \"" + sel->name + "\" not found"));
-      }
-      return fail("CreateContainerConfigError",
-                  NotFound("couldn't find key " + sel->key + " in " + kind + " " + ns + "/" + sel->name));
-    }
-    env.emplace_back(e.name, *value);
-  }
-
-  auto args = oci::ResolveArgs(image->config.entrypoint, image->config.cmd, c.command, c.args);
-  if (!args.ok()) return fail("CreateContainerConfigError", args.status());
-  auto user = oci::ResolveUser(image->rootfs_dir, image->config.user);
-  if (!user.ok()) return fail("CreateContainerConfigError", user.status());
-
-  LaunchSpec launch;
-  launch.container_name = c.name;
-  oci::BundleSpec& b = launch.bundle;
-  b.rootfs = image->rootfs_dir;
-  b.args = std::move(*args);
-  b.env = oci::MergeEnv(image->config.env, env);
-  b.cwd = !c.working_dir.empty() ? c.working_dir
-          : !image->config.working_dir.empty() ? image->config.working_dir
-                                               : "/";
-  b.user = std::move(*user);
-  b.hostname = sb.metadata.name;
-  b.annotations["io.kubernetes.cri.container-name"] = c.name;
-  b.annotations["sbx.sandbox.uid"] = sb.metadata.uid;
-  return launch;
-}
-
-Status SandboxController::StartRuntime(api::Sandbox& sb) {
-  TimePoint now = clock_.Now();
-  auto& conds = sb.status.conditions;
-  const auto& c0 = sb.spec.pod_template.spec.containers.at(0);
-  api::Json cs = {{"name", c0.name},
-                  {"image", c0.image},
-                  {"ready", false},
-                  {"started", false},
-                  {"restartCount", RestartCount(sb)}};
-  if (const api::Json* old = FirstContainerStatus(sb); old && old->contains("lastState")) {
-    cs["lastState"] = (*old)["lastState"];
-  }
-  api::SetCondition(&conds, MakeCondition(sb, "Suspended", "False", "NotSuspended", ""), now);
-
-  api::Json waiting;
-  auto launch = BuildLaunch(sb, &waiting);
-  if (!launch.ok()) {
-    const api::Json* old = FirstContainerStatus(sb);
-    bool same = old && old->contains("state") && (*old)["state"].contains("waiting") &&
-                (*old)["state"]["waiting"] == waiting;
-    if (!same) Event(sb, "Warning", waiting.value("reason", "Failed"), launch.status().message());
-    cs["state"] = {{"waiting", waiting}};
-    sb.status.container_statuses = api::Json::array({cs});
-    api::SetCondition(&conds,
-                      MakeCondition(sb, "Ready", "False", "DependenciesNotReady",
-                                    launch.status().message()),
-                      now);
-    SBX_RETURN_IF_ERROR(WriteStatus(sb));
-    // Retried on Secret/ConfigMap changes and image imports; also slowly.
-    queue_->AddAfter(sb.metadata.namespace_ + "/" + sb.metadata.name, std::chrono::seconds(30));
-    return Status::Ok();
-  }
-
-  Status s = runtime_.Start(sb.metadata.uid, *launch);
-  if (!s.ok()) {
-    Event(sb, "Warning", "FailedCreate", s.message());
-    cs["state"] = {{"waiting", {{"reason", "RunContainerError"}, {"message", s.message()}}}};
-    sb.status.container_statuses = api::Json::array({cs});
-    api::SetCondition(&conds,
-                      MakeCondition(sb, "Ready", "False", "ReconcilerError", "Error seen: " + s.message()),
-                      now);
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      backoff_until_[sb.metadata.uid] = now + options_.backoff_initial;
-    }
-    SBX_RETURN_IF_ERROR(WriteStatus(sb));
-    queue_->AddAfter(sb.metadata.namespace_ + "/" + sb.metadata.name, options_.backoff_initial);
-    return Status::Ok();
-  }
-  auto run = runtime_.Get(sb.metadata.uid);
-  cs["ready"] = true;
-  cs["started"] = true;
-  cs["containerID"] = "runsc://" + oci::ContainerIdFor(sb.metadata.uid);
-  cs["state"] = {{"running", {{"startedAt", FormatRfc3339(run ? run->started_at : now)}}}};
-  sb.status.container_statuses = api::Json::array({cs});
-  api::RemoveCondition(&conds, "Finished");
-  api::SetCondition(&conds, MakeCondition(sb, "Ready", "True", "DependenciesReady", ""), now);
-  SBX_RETURN_IF_ERROR(WriteStatus(sb));
-  Event(sb, "Normal", "Started", "Started container " + c0.name + " in gVisor sandbox " +
-                                     oci::ContainerIdFor(sb.metadata.uid));
-  // An exit that raced the status write is picked up on the next pass.
-  if (auto r = runtime_.Get(sb.metadata.uid); r && r->exited) Enqueue(sb.metadata.namespace_ + "/" + sb.metadata.name);
-  return Status::Ok();
+  if (r->exit_code == 0) return {ProbeResult::kSuccess, ""};
+  std::string out = std::string(Trim(r->out + r->err));
+  if (out.size() > 1024) out = out.substr(0, 1024);
+  return {ProbeResult::kFailure,
+          "command exited with code " + std::to_string(r->exit_code) +
+              (out.empty() ? "" : ": " + out)};
 }
 
 Status SandboxController::WriteStatus(const api::Sandbox& sb) {

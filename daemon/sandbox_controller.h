@@ -1,13 +1,20 @@
-// SandboxController reconciles Sandbox objects with their gVisor sandboxes.
+// SandboxController reconciles Sandbox objects with their gVisor pods.
 //
 // Level-triggered and idempotent: each pass reads the stored Sandbox,
-// compares it with what the runtime runs, takes the next step (start, stop,
-// restart after back-off, tear down) and writes status and events back.
-// Keys are "namespace/name"; a key is reconciled by one worker at a time.
+// compares it with what the runtime runs, takes the next step and writes
+// status and events back. Keys are "namespace/name"; a key is reconciled by
+// one worker at a time.
 //
-// Status follows upstream agent-sandbox (Ready, Suspended, Finished with
-// their reasons); the per-container detail Kubernetes keeps in a Pod's
-// containerStatuses is kept in status.containerStatuses.
+// The pod lifecycle follows Kubernetes: the pod (a gVisor sandbox) starts
+// with its volumes and cgroup limits; init containers run one at a time to
+// completion (restartable init containers — sidecars — start in their turn
+// and keep running); then every container starts. Exits are handled per
+// container by restartPolicy with crash-loop back-off (10 s doubling to
+// 5 min); probes gate readiness and restart containers. When the sandbox
+// itself dies (an OOM kill takes the whole sandbox in gVisor) every
+// container is terminated and the pod restarts as a whole (or fails, under
+// Never). Status follows upstream agent-sandbox (Ready, Suspended, Finished)
+// plus Pod-style containerStatuses / initContainerStatuses.
 //
 // Thread-safe; runs its own worker threads.
 #ifndef SBX_DAEMON_SANDBOX_CONTROLLER_H_
@@ -16,13 +23,16 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "api/sandbox.h"
 #include "common/time.h"
+#include "daemon/pod_builder.h"
+#include "daemon/prober.h"
 #include "daemon/runtime.h"
+#include "daemon/volumes.h"
 #include "daemon/workqueue.h"
-#include "oci/image_store.h"
 #include "store/store.h"
 
 namespace sbx::daemon {
@@ -41,8 +51,8 @@ struct ControllerOptions {
 class SandboxController {
  public:
   // All references must outlive the controller.
-  SandboxController(store::Store& store, oci::ImageStore& images, SandboxRuntime& runtime,
-                    const Clock& clock, ControllerOptions options);
+  SandboxController(store::Store& store, SandboxRuntime& runtime, PodBuilder& builder,
+                    VolumeManager& volumes, const Clock& clock, ControllerOptions options);
   ~SandboxController();
 
   // Subscribes to store changes and queues every stored Sandbox.
@@ -51,32 +61,48 @@ class SandboxController {
 
   void Enqueue(const std::string& key);
   void EnqueueAll();
-  // Called by the runtime (any thread) when a sandbox's container exits.
+  // Called by the runtime (any thread) when a pod or a container exits.
   void OnRuntimeExit(const std::string& uid);
 
  private:
-  struct Pending;  // what a pass decided, before writing status
+  struct Pass;  // one reconcile pass over a running pod
 
   void Reconcile(const std::string& key);
   Status ReconcileSandbox(api::Sandbox& sb);
   Status Teardown(api::Sandbox& sb);
-  Status HandleExit(api::Sandbox& sb, const ContainerRun& run);
-  Status StartRuntime(api::Sandbox& sb);
-  Result<LaunchSpec> BuildLaunch(const api::Sandbox& sb, api::Json* waiting_reason);
+  Status StopPod(const api::Sandbox& sb);
+  Status ReconcilePod(api::Sandbox& sb);
+  Status HandlePodExit(Pass& p, const PodRun& pod);
+  Status StartPod(Pass& p);
+  // Runs one container that must be running (a sidecar or a container);
+  // returns whether it runs now.
+  bool EnsureRunning(Pass& p, const PodContainer& pc, bool restart_on_exit_zero,
+                     bool restart_on_failure);
+  bool StartContainer(Pass& p, const PodContainer& pc);
+  void AddProbes(Pass& p, const Prober::Key& key, const PodContainer& pc, TimePoint started);
+  // `run` is a copy: the pass forgets the container's record.
+  void RestartLater(Pass& p, const PodContainer& pc, ContainerRun run,
+                    const std::string& message);
+  ProbeOutcome RunProbe(const Prober::Key& key, const ProbeSpec& spec);
   Status WriteStatus(const api::Sandbox& sb);
   void Event(const api::Sandbox& sb, std::string_view type, std::string_view reason,
              std::string_view message);
+  std::string KeyOf(const api::Sandbox& sb) const;
 
   store::Store& store_;
-  oci::ImageStore& images_;
   SandboxRuntime& runtime_;
+  PodBuilder& builder_;
+  VolumeManager& volumes_;
   const Clock& clock_;
   ControllerOptions options_;
 
   std::mutex mu_;
   std::map<std::string, std::string> key_by_uid_;
-  std::map<std::string, TimePoint> backoff_until_;  // by uid
+  std::map<std::string, TimePoint> backoff_until_;  // by "uid/container"; "uid/" is the pod
+  std::map<std::string, PodVolumes> volumes_by_uid_;
+  std::set<std::string> probed_;  // "container id" registered with the prober
   uint64_t subscription_ = 0;
+  std::unique_ptr<Prober> prober_;
   std::unique_ptr<WorkQueue> queue_;
 };
 

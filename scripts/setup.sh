@@ -14,7 +14,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git python3 python3-yaml
   libuv1-dev libtomlplusplus-dev nlohmann-json3-dev libseccomp-dev libsqlite3-dev
   libgtest-dev libgmock-dev libyaml-cpp-dev libhttp-parser-dev libarchive-dev libssl-dev
-  busybox-static zstd iproute2 procps
+  busybox-static zstd iproute2 procps e2fsprogs util-linux mount
 )
 
 need_install=0

@@ -1,0 +1,127 @@
+#include "daemon/pod_builder.h"
+
+#include "daemon/container_env.h"
+#include "oci/bundle.h"
+
+namespace sbx::daemon {
+
+namespace {
+constexpr char kPodPath[] = "spec.podTemplate.spec";
+}  // namespace
+
+std::vector<PodContainer> PodContainers(const api::PodSpec& spec) {
+  std::vector<PodContainer> out;
+  for (size_t i = 0; i < spec.init_containers.size(); ++i) {
+    const api::Container& c = spec.init_containers[i];
+    PodContainer pc;
+    pc.kind = c.raw.value("restartPolicy", std::string()) == "Always" ? PodContainer::Kind::kSidecar
+                                                                     : PodContainer::Kind::kInit;
+    pc.name = c.name;
+    pc.path = std::string(kPodPath) + ".initContainers[" + std::to_string(i) + "]";
+    pc.spec = &c;
+    out.push_back(pc);
+  }
+  for (size_t i = 0; i < spec.containers.size(); ++i) {
+    PodContainer pc;
+    pc.name = spec.containers[i].name;
+    pc.path = std::string(kPodPath) + ".containers[" + std::to_string(i) + "]";
+    pc.spec = &spec.containers[i];
+    out.push_back(pc);
+  }
+  return out;
+}
+
+PodBuilder::PodBuilder(store::Store& store, oci::ImageStore& images, VolumeManager& volumes,
+                       PodSettings settings)
+    : store_(store), images_(images), volumes_(volumes), settings_(std::move(settings)) {}
+
+ObjectGetter PodBuilder::Getter(const std::string& ns) const {
+  return [this, ns](const std::string& kind, const std::string& name) {
+    return store_.Get({"", kind, ns, name});
+  };
+}
+
+Result<PodLaunch> PodBuilder::BuildPod(const api::Sandbox& sb, const std::string& sandbox_dir,
+                                       PodVolumes* volumes, BuildFailure* failure) {
+  const api::Json& pod_spec = sb.spec.pod_template.spec.raw;
+  auto resources = PodResources(pod_spec, settings_.resources);
+  if (!resources.ok()) {
+    *failure = {"CreateContainerConfigError", resources.status()};
+    return resources.status();
+  }
+  auto prepared = volumes_.Prepare(sb, sandbox_dir, Getter(sb.metadata.namespace_));
+  if (!prepared.ok()) {
+    *failure = {"ContainerCreating", prepared.status()};
+    return prepared.status();
+  }
+  *volumes = std::move(*prepared);
+  PodLaunch launch;
+  launch.hostname = sb.spec.pod_template.spec.hostname.empty() ? sb.metadata.name
+                                                               : sb.spec.pod_template.spec.hostname;
+  launch.resources = *resources;
+  launch.annotations = volumes->annotations;
+  return launch;
+}
+
+Result<ContainerLaunch> PodBuilder::BuildContainer(const api::Sandbox& sb,
+                                                   const PodVolumes& volumes,
+                                                   const PodContainer& pc, BuildFailure* failure) {
+  auto fail = [&](std::string reason, Status s) -> Status {
+    *failure = {std::move(reason), s};
+    return s;
+  };
+  const api::Container& c = *pc.spec;
+  auto image = images_.Resolve(c.image);
+  if (!image.ok()) {
+    return fail("ErrImageNeverPull",
+                NotFound("container image \"" + c.image +
+                         "\" is not present in the local image store (import it with "
+                         "`sbx image import`)"));
+  }
+
+  EnvSources sources;
+  sources.get = Getter(sb.metadata.namespace_);
+  sources.resource_field = [&c](const api::Json& ref, const std::string& path) {
+    return ResourceFieldRefValue(c.raw, ref, path);
+  };
+  if (!sb.status.pod_ips.empty()) sources.pod_ip = sb.status.pod_ips.front();
+  auto env = ResolveContainerEnv(sb, c.raw, pc.path, sources);
+  if (!env.ok()) return fail("CreateContainerConfigError", env.status());
+
+  auto args = oci::ResolveArgs(image->config.entrypoint, image->config.cmd,
+                               ExpandVars(c.command, *env), ExpandVars(c.args, *env));
+  if (!args.ok()) return fail("CreateContainerConfigError", args.status());
+
+  std::string pod_key = sb.metadata.namespace_ + "/" + sb.metadata.name;
+  auto security = ResolveContainerSecurity(sb.spec.pod_template.spec.raw, c.raw, pc.path, pod_key,
+                                           image->rootfs_dir, image->config.user,
+                                           settings_.security);
+  if (!security.ok()) return fail("CreateContainerConfigError", security.status());
+
+  auto mounts = volumes_.MountsFor(volumes, c.raw, pc.path);
+  if (!mounts.ok()) return fail("CreateContainerConfigError", mounts.status());
+
+  ContainerLaunch launch;
+  launch.name = c.name;
+  launch.init = pc.kind == PodContainer::Kind::kInit;
+  oci::BundleSpec& b = launch.bundle;
+  b.rootfs = image->rootfs_dir;
+  b.args = std::move(*args);
+  b.env = oci::MergeEnv(image->config.env, *env);
+  b.cwd = !c.working_dir.empty()                 ? c.working_dir
+          : !image->config.working_dir.empty() ? image->config.working_dir
+                                               : "/";
+  b.user = security->user;
+  b.readonly_rootfs = security->readonly_rootfs;
+  b.no_new_privileges = security->no_new_privileges;
+  b.capabilities = security->capabilities;
+  b.seccomp = security->seccomp;
+  b.terminal = false;
+  b.hostname = sb.spec.pod_template.spec.hostname.empty() ? sb.metadata.name
+                                                          : sb.spec.pod_template.spec.hostname;
+  b.mounts = std::move(*mounts);
+  b.annotations = volumes.annotations;
+  return launch;
+}
+
+}  // namespace sbx::daemon
