@@ -62,7 +62,8 @@ out, name, fmt, busybox = sys.argv[1:5]
 
 APPLETS = ["sh", "echo", "cat", "ls", "sleep", "id", "env", "pwd", "true", "false", "dmesg",
            "uname", "ps", "wget", "nc", "head", "tail", "grep", "mkdir", "rm", "touch",
-           "hostname", "date", "dd", "seq", "printf", "test", "kill", "mount"]
+           "hostname", "date", "dd", "seq", "printf", "test", "kill", "mount", "stat", "chown",
+           "chmod", "wc", "nproc", "awk", "cut", "tr", "sed", "cp", "ln", "timeout", "df", "du"]
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PASSWD = ("root:x:0:0:root:/root:/bin/sh\n"
           "app:x:1000:1000:app:/home/app:/bin/sh\n"

@@ -6,14 +6,14 @@
 #include <regex>
 #include <thread>
 
-#include "tests/integration/harness.h"
+#include "tests/integration/suite.h"
 
 namespace sbx::testing {
 namespace {
 
 using nlohmann::json;
 
-constexpr char kImage[] = "test/busybox:1";
+constexpr const char* kImage = kTestImage;
 
 std::string SandboxYaml(const std::string& name, const std::string& extra_container = "",
                         const std::string& extra_spec = "",
@@ -23,47 +23,7 @@ std::string SandboxYaml(const std::string& name, const std::string& extra_contai
          "        image: " + kImage + "\n        command: " + command + "\n" + extra_container;
 }
 
-class E2E : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (!MissingRootOrRunsc().empty()) return;
-    daemon_ = new Daemon();
-    // Failures here are reported by every test's SetUp, as failures.
-    if (!daemon_->Start()) {
-      setup_error_ = "sbxd did not start:\n" + daemon_->log();
-      return;
-    }
-    if (!daemon_->ImportBusybox(kImage)) setup_error_ = "could not import the test image";
-  }
-  static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
-  }
-  void SetUp() override {
-    SBX_REQUIRE_ROOT_AND_RUNSC();
-    ASSERT_NE(daemon_, nullptr);
-    ASSERT_EQ(setup_error_, "");
-    ASSERT_TRUE(daemon_->running()) << daemon_->log();
-  }
-  Daemon& d() { return *daemon_; }
-
-  // Applies YAML and waits until the sandbox is Ready.
-  void ApplyReady(const std::string& name, const std::string& yaml) {
-    CmdResult r = d().Sbx("apply -f -", yaml);
-    ASSERT_EQ(r.code, 0) << r.out << r.err;
-    CmdResult w = d().Sbx("wait sandbox/" + name + " --for=condition=Ready --timeout=60s");
-    ASSERT_EQ(w.code, 0) << w.out << w.err << d().Sbx("describe sandbox " + name).out << d().log();
-  }
-  void DeleteAndWait(const std::string& name) {
-    CmdResult r = d().Sbx("delete sandbox " + name + " --wait=true --timeout=60s");
-    EXPECT_EQ(r.code, 0) << r.out << r.err;
-  }
-
-  static Daemon* daemon_;
-  static std::string setup_error_;
-};
-Daemon* E2E::daemon_ = nullptr;
-std::string E2E::setup_error_;
+class E2E : public DaemonSuite {};
 
 TEST_F(E2E, ExecPrintsGvisorDmesgAndProcVersion) {
   ApplyReady("demo", SandboxYaml("demo"));
