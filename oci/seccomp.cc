@@ -1,8 +1,10 @@
 #include "oci/seccomp.h"
 
-#include <fcntl.h>
+#include <linux/filter.h>
 #include <seccomp.h>
+#include <sys/mman.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -476,8 +478,8 @@ scmp_compare ScmpOperator(const std::string& op) {
   return _SCMP_CMP_MIN;  // unreachable: the parser accepts known operators only
 }
 
-// Builds the whole filter with libseccomp and generates its BPF program.
-Status Compile(const Profile& p, const std::string& source) {
+// Builds the whole filter with libseccomp and returns its BPF program.
+Result<std::string> Compile(const Profile& p, const std::string& source) {
   auto error = [&](const std::string& path, const std::string& problem) {
     return Invalid(source + ": " + path + ": " + problem);
   };
@@ -530,12 +532,27 @@ Status Compile(const Profile& p, const std::string& source) {
       }
     }
   }
-  UniqueFd sink(::open("/dev/null", O_WRONLY | O_CLOEXEC));
-  if (!sink.valid()) return ErrnoStatus("open /dev/null", errno);
+  // libseccomp 2.5 exports to a file descriptor only.
+  UniqueFd sink(::memfd_create("sbx-seccomp-bpf", MFD_CLOEXEC));
+  if (!sink.valid()) return ErrnoStatus("memfd_create", errno);
   if (int rc = seccomp_export_bpf(filter.get(), sink.get()); rc < 0) {
     return Invalid(source + ": compiling the filter: " + std::strerror(-rc));
   }
-  return Status::Ok();
+  std::string program;
+  char buf[8192];
+  for (off_t at = 0;;) {
+    ssize_t n = ::pread(sink.get(), buf, sizeof(buf), at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus("read the compiled seccomp filter", errno);
+    if (n == 0) break;
+    program.append(buf, static_cast<size_t>(n));
+    at += n;
+  }
+  if (program.empty() || program.size() % sizeof(sock_filter) != 0) {
+    return Internal(source + ": libseccomp exported " + std::to_string(program.size()) +
+                    " bytes, not a BPF program");
+  }
+  return program;
 }
 
 Json ToOciJson(const Profile& p) {
@@ -584,11 +601,15 @@ Result<Json> LoadSeccompProfile(std::string_view text, const std::string& source
     return InvalidArgument(source + ": " + what);
   }
   SBX_ASSIGN_OR_RETURN(Profile p, ProfileParser(source, /*docker=*/true, capabilities).Parse(j));
-  SBX_RETURN_IF_ERROR(Compile(p, source));
+  SBX_RETURN_IF_ERROR(Compile(p, source).status());
   return ToOciJson(p);
 }
 
 Status ValidateSeccomp(const Json& oci_seccomp, const std::string& source) {
+  return CompileSeccompBpf(oci_seccomp, source).status();
+}
+
+Result<std::string> CompileSeccompBpf(const Json& oci_seccomp, const std::string& source) {
   const std::vector<std::string> no_caps;
   SBX_ASSIGN_OR_RETURN(Profile p,
                        ProfileParser(source, /*docker=*/false, no_caps).Parse(oci_seccomp));

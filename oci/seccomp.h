@@ -2,10 +2,13 @@
 // process.capabilities.
 //
 // Profiles are checked and compiled with libseccomp for the host
-// architecture (seccomp_init, seccomp_rule_add_array, seccomp_export_bpf to
-// /dev/null) so that a bad profile is refused before runsc sees it. The
-// filter is never loaded into the calling process; gVisor enforces the
-// profile inside the sandbox (runsc --oci-seccomp).
+// architecture (seccomp_init, seccomp_rule_add_array, seccomp_export_bpf)
+// so that a bad profile is refused before runsc sees it. The filter is never
+// loaded into the calling process. gVisor enforces the profile inside the
+// sandbox on the container's process and its children (runsc
+// --oci-seccomp), but not on processes started by `runsc exec`; those load
+// the compiled program themselves (CompileSeccompBpf, sbx-pause
+// --seccomp-exec).
 //
 // What is accepted is what gVisor's OCI seccomp support implements:
 // actions SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL, SCMP_ACT_TRAP and
@@ -60,6 +63,14 @@ Result<Json> LoadSeccompProfile(std::string_view text, const std::string& source
 // Checks an OCI linux.seccomp object (no Docker-only fields) and compiles it
 // with libseccomp. Errors as for LoadSeccompProfile.
 Status ValidateSeccomp(const Json& oci_seccomp, const std::string& source);
+
+// ValidateSeccomp, then the classic BPF program libseccomp generates for the
+// host architecture: an array of struct sock_filter as seccomp_export_bpf
+// writes it, ready for seccomp(SECCOMP_SET_MODE_FILTER). Actions and
+// errnoRet/defaultErrnoRet are encoded as given (gVisor's own seccomp
+// implementation, which runs such a program for a process inside the
+// sandbox, honours the errno).
+Result<std::string> CompileSeccompBpf(const Json& oci_seccomp, const std::string& source);
 
 // sbx's RuntimeDefault: allow everything except, with EPERM, the syscalls a
 // container has no business making even inside gVisor. They are kernel

@@ -1,12 +1,23 @@
 // Seccomp profile loading and validation (Docker and OCI forms, refused
-// profiles with the field that is wrong), the RuntimeDefault profile, and
-// capability add/drop.
+// profiles with the field that is wrong), the RuntimeDefault profile, the
+// compiled BPF program (loaded into a child process), and capability
+// add/drop.
 #include "oci/seccomp.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
 
 namespace sbx::oci {
 namespace {
@@ -230,6 +241,88 @@ TEST(SeccompTest, OciValidationRefusesDockerOnlyFields) {
   EXPECT_THAT(s.message(), HasSubstr("not implemented by gVisor"));
   s = ValidateSeccomp(Parse(R"({"defaultAction": "SCMP_ACT_ALLOW", "archMap": []})"), "spec");
   EXPECT_EQ(s.message(), "spec: archMap: unknown field");
+}
+
+std::vector<sock_filter> Instructions(const std::string& program) {
+  std::vector<sock_filter> out(program.size() / sizeof(sock_filter));
+  std::memcpy(out.data(), program.data(), out.size() * sizeof(sock_filter));
+  return out;
+}
+
+// In a child process: load `program` as a seccomp filter, then mkdir `dir`
+// and return its errno (0 on success) as the exit code; 100+ for a failure
+// to load.
+int MkdirErrnoUnderFilter(const std::string& program, const std::string& dir) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<sock_filter> insns = Instructions(program);
+    sock_fprog prog = {static_cast<unsigned short>(insns.size()), insns.data()};
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ::_exit(100);
+    if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) ::_exit(101);
+    ::_exit(::mkdir(dir.c_str(), 0755) == 0 ? 0 : errno);
+  }
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+TEST(SeccompBpfTest, CompiledProgramIsWholeInstructionsAndDiffersByProfile) {
+  auto allow_all = CompileSeccompBpf(Parse(R"({"defaultAction": "SCMP_ACT_ALLOW"})"), "a");
+  auto runtime_default = CompileSeccompBpf(RuntimeDefaultSeccompProfile(), "RuntimeDefault");
+  ASSERT_TRUE(allow_all.ok()) << allow_all.status().ToString();
+  ASSERT_TRUE(runtime_default.ok()) << runtime_default.status().ToString();
+  for (const std::string* p : {&*allow_all, &*runtime_default}) {
+    ASSERT_FALSE(p->empty());
+    EXPECT_EQ(p->size() % sizeof(sock_filter), 0u);
+    EXPECT_LE(p->size() / sizeof(sock_filter), size_t{BPF_MAXINSNS});
+    // libseccomp's programs start by loading seccomp_data.arch.
+    sock_filter first = Instructions(*p).front();
+    EXPECT_EQ(first.code, BPF_LD | BPF_W | BPF_ABS);
+    EXPECT_EQ(first.k, offsetof(seccomp_data, arch));
+  }
+  EXPECT_NE(*allow_all, *runtime_default);
+}
+
+TEST(SeccompBpfTest, ProgramEncodesErrnoRetAndDefaultErrnoRet) {
+  auto returns = [](const std::string& program, uint32_t k) {
+    for (const sock_filter& f : Instructions(program)) {
+      if (f.code == (BPF_RET | BPF_K) && f.k == k) return true;
+    }
+    return false;
+  };
+  auto p = CompileSeccompBpf(Parse(R"({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+      "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+                   {"names": ["read"], "action": "SCMP_ACT_ALLOW"}]})"),
+                             "p");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_TRUE(returns(*p, SECCOMP_RET_ERRNO | EACCES));
+  EXPECT_TRUE(returns(*p, SECCOMP_RET_ERRNO | ENOSYS));
+  EXPECT_TRUE(returns(*p, SECCOMP_RET_ALLOW));
+  EXPECT_FALSE(returns(*p, SECCOMP_RET_ERRNO | EPERM));
+}
+
+TEST(SeccompBpfTest, LoadedProgramDeniesWhatTheProfileDenies) {
+  char tmpl[] = "/tmp/sbx-seccomp-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  auto deny = CompileSeccompBpf(Parse(R"({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+      {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]})"),
+                                "deny");
+  auto allow = CompileSeccompBpf(Parse(R"({"defaultAction": "SCMP_ACT_ALLOW"})"), "allow");
+  ASSERT_TRUE(deny.ok() && allow.ok());
+  EXPECT_EQ(MkdirErrnoUnderFilter(*deny, dir + "/denied"), EACCES);
+  EXPECT_EQ(MkdirErrnoUnderFilter(*allow, dir + "/allowed"), 0);
+  ::rmdir((dir + "/allowed").c_str());
+  ::rmdir(dir.c_str());
+}
+
+TEST(SeccompBpfTest, InvalidProfileIsRefusedAsByValidation) {
+  Json bad = Parse(R"({"defaultAction": "SCMP_ACT_ALLOW",
+                       "syscalls": [{"names": ["mkdirx"], "action": "SCMP_ACT_ERRNO"}]})");
+  auto p = CompileSeccompBpf(bad, "spec");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().message(), ValidateSeccomp(bad, "spec").message());
+  EXPECT_THAT(p.status().message(), HasSubstr("unknown syscall \"mkdirx\""));
 }
 
 TEST(CapabilitiesTest, AllCapabilitiesIsTheLinuxList) {
