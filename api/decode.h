@@ -29,7 +29,8 @@ namespace sbx::api {
 // '{' or '[', else YAML (multi-document, "---"). Each document must be a mapping; `kind: List` (and
 // any "*List" with `items`) is expanded into its items. Empty documents are skipped. YAML scalars
 // follow the YAML 1.2 core schema: quoted scalars are strings; plain ones are null (~, null,
-// empty), booleans (true/false), integers (decimal, 0x.., 0o..), floats, else strings. Duplicate
+// empty), booleans (true/false), integers (decimal, 0x.., 0o.., and 0NNN as octal the way
+// kubectl reads file modes), floats, else strings. Duplicate
 // keys are an error. Errors: InvalidArgument "<source_name>: line N: <what>".
 Result<std::vector<Json>> ParseDocuments(std::string_view text, std::string_view source_name);
 

@@ -10,7 +10,8 @@ the openAPIV3Schema reduced to the keywords the sbx schema walker understands
 keys so regeneration gives byte-identical files.
 
 sbx extensions are merged in here, so they survive regeneration:
-  Sandbox status.containerStatuses: Kubernetes ContainerStatus objects.
+  Sandbox status.containerStatuses and status.initContainerStatuses:
+  Kubernetes ContainerStatus objects, as a Pod's status holds them.
 """
 import glob
 import json
@@ -31,6 +32,10 @@ KEEP = {
 EXTENSIONS = {
     ("Sandbox", "status"): {
         "containerStatuses": {
+            "type": "array",
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
+        "initContainerStatuses": {
             "type": "array",
             "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
         },
