@@ -2,7 +2,10 @@
 //
 //   apply->Ready  POST a Sandbox, observe Ready=True through a watch
 //                 vs. raw `runsc create` + `runsc start` of an equivalent
-//                 bundle (same rootfs, platform and flags)   (20 sequential)
+//                 bundle (same rootfs, platform and flags), and vs. the same
+//                 pod recipe sbx runs, done with raw runsc: a pause root
+//                 container, then the container as a sub-container
+//                 (20 sequential)
 //   exec          `sbx exec NAME -- true` vs. `runsc exec ID true` (p50)
 //
 // Needs root and runsc. Prints the figures and the ratios to raw runsc.
@@ -160,6 +163,19 @@ int main() {
      "'while true; do sleep 3600; done' && python3 -c \"import json;p='config.json';c=json.load(open(p));"
      "c['root']={'path':'" + rootfs + "','readonly':False};c['process']['terminal']=False;"
      "json.dump(c,open(p,'w'))\"");
+  // The pod recipe: sbx-pause as the root container, the workload as a
+  // sub-container (gVisor's CRI annotations), each with its own bundle.
+  std::string pause = Daemon::BuildDir() + "/daemon/sbx-pause";
+  Sh("mkdir -p " + raw + "/pause-rootfs " + raw + "/pod " + raw + "/ctr && cp " + pause + " " + raw +
+     "/pause-rootfs/pause && cd " + raw + " && python3 -c \"import json;c=json.load(open('bundle/config.json'));"
+     "p=json.loads(json.dumps(c));p['root']={'path':'" + raw + "/pause-rootfs','readonly':False};"
+     "p['process']['args']=['/pause'];p['annotations']={'io.kubernetes.cri.container-type':'sandbox'};"
+     "json.dump(p,open('pod/config.json','w'));json.dump(c,open('ctr/template.json','w'))\"");
+  auto pod_container_bundle = [&](const std::string& pod_id) {
+    Sh("cd " + raw + " && python3 -c \"import json;c=json.load(open('ctr/template.json'));"
+       "c['annotations']={'io.kubernetes.cri.container-type':'container',"
+       "'io.kubernetes.cri.sandbox-id':'" + pod_id + "'};json.dump(c,open('ctr/config.json','w'))\"");
+  };
   auto runsc = [&](const std::string& args) {
     std::vector<std::string> argv = {"runsc"};
     for (auto& w : Words(flags + " " + args)) argv.push_back(w);
@@ -168,9 +184,24 @@ int main() {
 
   // Interleaved, so both sides see the same machine: sbx apply->Ready, then
   // raw create+start.
-  std::vector<double> sbx_ready, raw_ready;
+  std::vector<double> sbx_ready, raw_ready, pod_ready;
   for (int i = 0; i < kRuns; ++i) {
     sbx_ready.push_back(ApplyToReady(d, "b" + std::to_string(i), image));
+    std::string pod_id = "raw-pod-" + std::to_string(100 + i);
+    std::string ctr_id = "raw-ctr-" + std::to_string(100 + i);
+    pod_container_bundle(pod_id);
+    auto tp = Clock::now();
+    int pc = Run(runsc("create --bundle " + raw + "/pod " + pod_id));
+    if (pc == 0) pc = Run(runsc("start " + pod_id));
+    if (pc == 0) pc = Run(runsc("create --bundle " + raw + "/ctr " + ctr_id));
+    if (pc == 0) pc = Run(runsc("start " + ctr_id));
+    pod_ready.push_back(Ms(tp, Clock::now()));
+    if (pc != 0) {
+      std::fprintf(stderr, "raw runsc pod create/start failed: %d\n", pc);
+      return 1;
+    }
+    Run(runsc("delete --force " + ctr_id));
+    Run(runsc("delete --force " + pod_id));
     std::string cid = "raw-bench-" + std::to_string(100 + i);
     auto t0 = Clock::now();
     int c = Run(runsc("create --bundle " + raw + "/bundle " + cid));
@@ -211,10 +242,13 @@ int main() {
 
   double sr50 = Percentile(sbx_ready, 0.5), sr95 = Percentile(sbx_ready, 0.95);
   double rr50 = Percentile(raw_ready, 0.5), rr95 = Percentile(raw_ready, 0.95);
+  double pr50 = Percentile(pod_ready, 0.5), pr95 = Percentile(pod_ready, 0.95);
   double se50 = Percentile(sbx_exec, 0.5), re50 = Percentile(raw_exec, 0.5);
   std::printf("platform: %s, %d sequential runs each\n", platform.c_str(), kRuns);
   std::printf("apply->Ready   sbx p50 %7.1f ms  p95 %7.1f ms | raw runsc create+start p50 %7.1f ms  p95 %7.1f ms | ratio p50 %.2fx p95 %.2fx\n",
               sr50, sr95, rr50, rr95, sr50 / rr50, sr95 / rr95);
+  std::printf("               raw runsc pod recipe (pause + container) p50 %7.1f ms  p95 %7.1f ms | sbx/pod ratio p50 %.2fx p95 %.2fx\n",
+              pr50, pr95, sr50 / pr50, sr95 / pr95);
   std::printf("exec true      sbx p50 %7.1f ms               | raw runsc exec p50 %7.1f ms               | ratio p50 %.2fx\n",
               se50, re50, se50 / re50);
   return 0;
