@@ -417,16 +417,34 @@ std::optional<PodRun> SandboxRuntime::Get(const std::string& uid) const {
   return it->second;
 }
 
-Result<oci::Json> SandboxRuntime::ProcessTemplate(const std::string& uid,
-                                                  const std::string& container) const {
+Result<oci::Json> SandboxRuntime::ReadContainerBundle(const std::string& uid,
+                                                      const std::string& container) const {
   std::string path = JoinPath(ContainerBundleDir(uid, container), "config.json");
   SBX_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   try {
     auto spec = oci::Json::parse(text);
-    return spec.at("process");
+    if (!spec.is_object() || !spec.contains("process")) {
+      return Internal("bad bundle " + path + ": no process");
+    }
+    return spec;
   } catch (const std::exception& e) {
     return Internal("bad bundle " + path + ": " + e.what());
   }
+}
+
+Result<oci::Json> SandboxRuntime::ProcessTemplate(const std::string& uid,
+                                                  const std::string& container) const {
+  SBX_ASSIGN_OR_RETURN(oci::Json spec, ReadContainerBundle(uid, container));
+  return std::move(spec["process"]);
+}
+
+Result<bool> SandboxRuntime::HasSeccomp(const std::string& uid,
+                                        const std::string& container) const {
+  SBX_ASSIGN_OR_RETURN(oci::Json spec, ReadContainerBundle(uid, container));
+  auto linux_section = spec.find("linux");
+  if (linux_section == spec.end() || !linux_section->is_object()) return false;
+  auto seccomp = linux_section->find("seccomp");
+  return seccomp != linux_section->end() && !seccomp->is_null();
 }
 
 Result<oci::RunscExec> SandboxRuntime::ExecTemplate(const std::string& uid,

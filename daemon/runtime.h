@@ -13,6 +13,8 @@
 // Layout on disk (state_dir/sandboxes/<uid>/):
 //   bundle/config.json             the pod (pause) container
 //   containers/<name>/config.json  one bundle per container
+//   containers/<name>/sbx/         what confines exec'd commands of a container
+//                                  with a seccomp profile (daemon/pod_builder.h)
 //   logs/<name>.log                stdout+stderr, opened O_APPEND and handed to
 //                                  `runsc start`, so the sandbox holds it
 //   volumes/                       pod-private volumes (daemon/volumes)
@@ -151,9 +153,15 @@ class SandboxRuntime {
   Result<oci::RunscExec> ExecTemplate(const std::string& uid, const std::string& container) const;
   // The process object of the container's bundle, for `runsc exec --process`.
   Result<oci::Json> ProcessTemplate(const std::string& uid, const std::string& container) const;
+  // Whether the container's bundle has a seccomp profile (linux.seccomp),
+  // which runsc does not apply to exec'd processes (daemon/pod_builder.h,
+  // kExecDir).
+  Result<bool> HasSeccomp(const std::string& uid, const std::string& container) const;
 
  private:
   Status DeleteContainer(const std::string& id, bool force);
+  // The container's config.json, parsed.
+  Result<oci::Json> ReadContainerBundle(const std::string& uid, const std::string& container) const;
   Result<oci::CommandResult> RunRunsc(std::vector<std::string> argv);
   Status PreparePauseRootfs();
   void WatchPod(const std::string& uid, const std::string& pod_id, int pid, bool adopted);
