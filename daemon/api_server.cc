@@ -14,6 +14,7 @@
 #include "common/random.h"
 #include "common/strings.h"
 #include "daemon/http_status.h"
+#include "daemon/pod_builder.h"
 #include "daemon/process.h"
 #include "oci/reference.h"
 
@@ -397,10 +398,12 @@ void ApiServer::HandleExec(const Route& route, const HttpRequest& req,
                                                 " is not running"));
     }
     // The command runs as the container's process does (user, env, cwd,
-    // capabilities, no_new_privs), as `kubectl exec` does.
+    // capabilities, no_new_privs, seccomp profile), as `kubectl exec` does.
     auto process = deps_.runtime.ProcessTemplate(uid, name);
     if (!process.ok()) return SendError(resp, process.status());
-    (*process)["args"] = command;
+    auto has_seccomp = deps_.runtime.HasSeccomp(uid, name);
+    if (!has_seccomp.ok()) return SendError(resp, has_seccomp.status());
+    (*process)["args"] = *has_seccomp ? SeccompExecArgv(command) : command;
     (*process)["terminal"] = tty;
     oci::RunscExec exec;
     exec.process_json_path = JoinPath(deps_.runtime.ContainerBundleDir(uid, name),

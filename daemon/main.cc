@@ -296,6 +296,7 @@ int Run(const Flags& flags) {
   ps.resources.pids_limit = flags.default_pids_limit;
   ps.security.seccomp_profile_root = flags.seccomp_profile_root;
   ps.security.default_seccomp = flags.default_seccomp;
+  ps.pause_binary = flags.pause_binary;
   PodBuilder builder(**store, **images, volumes, ps);
 
   ControllerOptions co;

@@ -1,13 +1,32 @@
 #include "daemon/pod_builder.h"
 
+#include "common/fs.h"
 #include "daemon/container_env.h"
 #include "oci/bundle.h"
+#include "oci/seccomp.h"
 
 namespace sbx::daemon {
 
 namespace {
+
 constexpr char kPodPath[] = "spec.podTemplate.spec";
+constexpr char kExecBinary[] = "exec";
+constexpr char kSeccompProgram[] = "seccomp.bpf";
+
+// Leaves an identical file alone: a running container may be reading it.
+Status WriteIfChanged(const std::string& path, std::string_view data, int mode) {
+  if (auto cur = ReadFile(path); cur.ok() && *cur == data) return Status::Ok();
+  return WriteFileAtomic(path, data, mode);
+}
+
 }  // namespace
+
+std::vector<std::string> SeccompExecArgv(const std::vector<std::string>& command) {
+  std::vector<std::string> argv = {JoinPath(kExecDir, kExecBinary), "--seccomp-exec",
+                                   JoinPath(kExecDir, kSeccompProgram), "--"};
+  argv.insert(argv.end(), command.begin(), command.end());
+  return argv;
+}
 
 std::vector<PodContainer> PodContainers(const api::PodSpec& spec) {
   std::vector<PodContainer> out;
@@ -41,6 +60,24 @@ ObjectGetter PodBuilder::Getter(const std::string& ns) const {
   };
 }
 
+Result<oci::BundleMount> PodBuilder::WriteExecSupport(const api::Json& seccomp,
+                                                      const std::string& container_dir,
+                                                      const std::string& source) const {
+  if (settings_.pause_binary.empty()) {
+    return FailedPrecondition("no sbx-pause binary configured (--pause-binary)");
+  }
+  SBX_ASSIGN_OR_RETURN(std::string program, oci::CompileSeccompBpf(seccomp, source));
+  SBX_ASSIGN_OR_RETURN(std::string pause, ReadFile(settings_.pause_binary));
+  // The container's directory holds its bundle (0700, as WriteBundle makes
+  // it); only the mounted directory is open to the container's users.
+  SBX_RETURN_IF_ERROR(MakeDirs(container_dir, 0700));
+  const std::string dir = JoinPath(container_dir, "sbx");
+  SBX_RETURN_IF_ERROR(MakeDirs(dir, 0755));
+  SBX_RETURN_IF_ERROR(WriteIfChanged(JoinPath(dir, kSeccompProgram), program, 0644));
+  SBX_RETURN_IF_ERROR(WriteIfChanged(JoinPath(dir, kExecBinary), pause, 0755));
+  return oci::BundleMount{kExecDir, "bind", dir, {"rbind", "ro"}};
+}
+
 Result<PodLaunch> PodBuilder::BuildPod(const api::Sandbox& sb, const std::string& sandbox_dir,
                                        PodVolumes* volumes, BuildFailure* failure) {
   const api::Json& pod_spec = sb.spec.pod_template.spec.raw;
@@ -65,7 +102,9 @@ Result<PodLaunch> PodBuilder::BuildPod(const api::Sandbox& sb, const std::string
 
 Result<ContainerLaunch> PodBuilder::BuildContainer(const api::Sandbox& sb,
                                                    const PodVolumes& volumes,
-                                                   const PodContainer& pc, BuildFailure* failure) {
+                                                   const PodContainer& pc,
+                                                   const std::string& container_dir,
+                                                   BuildFailure* failure) {
   auto fail = [&](std::string reason, Status s) -> Status {
     *failure = {std::move(reason), s};
     return s;
@@ -100,6 +139,14 @@ Result<ContainerLaunch> PodBuilder::BuildContainer(const api::Sandbox& sb,
 
   auto mounts = volumes_.MountsFor(volumes, c.raw, pc.path);
   if (!mounts.ok()) return fail("CreateContainerConfigError", mounts.status());
+  if (!security->seccomp.is_null()) {
+    auto exec_mount = WriteExecSupport(security->seccomp, container_dir,
+                                       pc.path + ".securityContext.seccompProfile");
+    if (!exec_mount.ok()) {
+      return fail("CreateContainerError", exec_mount.status().Annotate("prepare exec confinement"));
+    }
+    mounts->push_back(std::move(*exec_mount));
+  }
 
   ContainerLaunch launch;
   launch.name = c.name;

@@ -3,7 +3,8 @@
 // (image, command, env, user, security, mounts).
 //
 // Errors carry the Kubernetes waiting reason a container shows while it
-// cannot be created (ErrImageNeverPull, CreateContainerConfigError) or, for
+// cannot be created (ErrImageNeverPull, CreateContainerConfigError,
+// CreateContainerError for a local failure to write its files) or, for
 // pod-level problems, ContainerCreating with a FailedMount event.
 //
 // Thread-safe (reads the store; the volume manager serialises itself).
@@ -27,7 +28,22 @@ namespace sbx::daemon {
 struct PodSettings {
   ResourceDefaults resources;
   SecuritySettings security;
+  // The static sbx-pause, copied into every container with a seccomp
+  // profile to load that profile in commands exec'd into it.
+  std::string pause_binary;
 };
+
+// runsc applies a container's seccomp profile (linux.seccomp) to the
+// container's processes but not to those started by `runsc exec`. So a
+// container with a profile gets, bind-mounted read-only at kExecDir from
+// <container_dir>/sbx, a copy of sbx-pause ("exec") and the profile's BPF
+// program ("seccomp.bpf"); commands exec'd into it (sbx exec, exec probes)
+// run as SeccompExecArgv(command), which loads the program and then execs
+// the command.
+inline constexpr char kExecDir[] = "/.sbx";
+
+// ["/.sbx/exec", "--seccomp-exec", "/.sbx/seccomp.bpf", "--", command...]
+std::vector<std::string> SeccompExecArgv(const std::vector<std::string>& command);
 
 // A pod template container in start order.
 struct PodContainer {
@@ -56,11 +72,21 @@ class PodBuilder {
   Result<PodLaunch> BuildPod(const api::Sandbox& sb, const std::string& sandbox_dir,
                              PodVolumes* volumes, BuildFailure* failure);
 
+  // Computes one container's launch. `container_dir` is the runtime's
+  // directory for the container (SandboxRuntime::ContainerBundleDir), where
+  // the exec support files of a container with a seccomp profile are
+  // written (kExecDir).
   Result<ContainerLaunch> BuildContainer(const api::Sandbox& sb, const PodVolumes& volumes,
-                                         const PodContainer& c, BuildFailure* failure);
+                                         const PodContainer& c, const std::string& container_dir,
+                                         BuildFailure* failure);
 
  private:
   ObjectGetter Getter(const std::string& ns) const;
+  // Writes <container_dir>/sbx (kExecDir) for a container with this seccomp
+  // profile and returns its mount.
+  Result<oci::BundleMount> WriteExecSupport(const api::Json& seccomp,
+                                            const std::string& container_dir,
+                                            const std::string& source) const;
 
   store::Store& store_;
   oci::ImageStore& images_;

@@ -666,7 +666,8 @@ void SandboxController::AddProbes(Pass& p, const Prober::Key& key, const PodCont
 bool SandboxController::StartContainer(Pass& p, const PodContainer& pc) {
   api::Json& cs = p.status[pc.name];
   BuildFailure failure;
-  auto launch = builder_.BuildContainer(p.sb, p.volumes, pc, &failure);
+  auto launch = builder_.BuildContainer(p.sb, p.volumes, pc,
+                                        runtime_.ContainerBundleDir(p.uid, pc.name), &failure);
   if (!launch.ok()) {
     api::Json waiting = {{"reason", failure.reason}, {"message", failure.status.message()}};
     if (!IsWaitingWith(cs, waiting)) {
@@ -796,7 +797,9 @@ Status SandboxController::HandlePodExit(Pass& p, const PodRun& pod) {
 ProbeOutcome SandboxController::RunProbe(const Prober::Key& key, const ProbeSpec& spec) {
   auto exec = runtime_.ExecTemplate(key.sandbox_uid, key.container);
   if (!exec.ok()) return {ProbeResult::kUnknown, exec.status().message()};
-  exec->args = spec.command;
+  auto has_seccomp = runtime_.HasSeccomp(key.sandbox_uid, key.container);
+  if (!has_seccomp.ok()) return {ProbeResult::kUnknown, has_seccomp.status().message()};
+  exec->args = *has_seccomp ? SeccompExecArgv(spec.command) : spec.command;
   oci::CommandSpec cmd;
   cmd.argv = runtime_.runsc().Exec(SandboxRuntime::ContainerId(key.sandbox_uid, key.container),
                                    *exec);

@@ -17,7 +17,9 @@
 // indexes 0-5 and errno values that fit in 16 bits. Measured: runsc
 // 20240729 ignores errnoRet and defaultErrnoRet and returns EPERM for every
 // SCMP_ACT_ERRNO (newer gVisor honours them); profiles that ask for another
-// errno are accepted and get EPERM from that runsc.
+// errno are accepted and get EPERM from that runsc in the container's own
+// processes, and the asked-for errno in exec'd ones (which load the
+// CompileSeccompBpf program through gVisor's seccomp(2)).
 //
 // Syscall names: a name libseccomp does not know on any architecture is an
 // error (`unknown syscall "mkdirx"`), which catches typos. A name that exists
@@ -67,9 +69,7 @@ Status ValidateSeccomp(const Json& oci_seccomp, const std::string& source);
 // ValidateSeccomp, then the classic BPF program libseccomp generates for the
 // host architecture: an array of struct sock_filter as seccomp_export_bpf
 // writes it, ready for seccomp(SECCOMP_SET_MODE_FILTER). Actions and
-// errnoRet/defaultErrnoRet are encoded as given (gVisor's own seccomp
-// implementation, which runs such a program for a process inside the
-// sandbox, honours the errno).
+// errnoRet/defaultErrnoRet are encoded as given.
 Result<std::string> CompileSeccompBpf(const Json& oci_seccomp, const std::string& source);
 
 // sbx's RuntimeDefault: allow everything except, with EPERM, the syscalls a
