@@ -606,9 +606,13 @@ void CheckVolumeMounts(const Json& mounts, const std::string& path,
     std::string target = StringField(m, "mountPath");
     if (target.empty()) {
       errors->push_back(FieldRequired(mp + ".mountPath"));
-    } else if (CheckAbsolutePath(target, mp + ".mountPath", errors) &&
-               !mount_points.insert(PathParts(target)).second) {
-      errors->push_back(FieldDuplicate(mp + ".mountPath", target));
+    } else if (CheckAbsolutePath(target, mp + ".mountPath", errors)) {
+      if (IsUnder(PathParts(target), {".sbx"})) {
+        // sbx mounts its exec loader there (daemon/pod_builder.h kExecDir).
+        errors->push_back(FieldForbidden(mp + ".mountPath", "/.sbx is reserved for sbx"));
+      } else if (!mount_points.insert(PathParts(target)).second) {
+        errors->push_back(FieldDuplicate(mp + ".mountPath", target));
+      }
     }
     std::string sub = StringField(m, "subPath");
     if (!sub.empty()) CheckDescendingPath(sub, mp + ".subPath", errors);

@@ -104,7 +104,8 @@ Result<ContainerLaunch> PodBuilder::BuildContainer(const api::Sandbox& sb,
                                                    const PodVolumes& volumes,
                                                    const PodContainer& pc,
                                                    const std::string& container_dir,
-                                                   BuildFailure* failure) {
+                                                   BuildFailure* failure,
+                                                   std::vector<std::string>* warnings) {
   auto fail = [&](std::string reason, Status s) -> Status {
     *failure = {std::move(reason), s};
     return s;
@@ -124,7 +125,7 @@ Result<ContainerLaunch> PodBuilder::BuildContainer(const api::Sandbox& sb,
     return ResourceFieldRefValue(c.raw, ref, path);
   };
   if (!sb.status.pod_ips.empty()) sources.pod_ip = sb.status.pod_ips.front();
-  auto env = ResolveContainerEnv(sb, c.raw, pc.path, sources);
+  auto env = ResolveContainerEnv(sb, c.raw, pc.path, sources, warnings);
   if (!env.ok()) return fail("CreateContainerConfigError", env.status());
 
   auto args = oci::ResolveArgs(image->config.entrypoint, image->config.cmd,

@@ -76,9 +76,12 @@ class PodBuilder {
   // directory for the container (SandboxRuntime::ContainerBundleDir), where
   // the exec support files of a container with a seccomp profile are
   // written (kExecDir).
+  // `warnings` receives what the user should hear about a container that
+  // still starts (envFrom keys skipped as not being variable names).
   Result<ContainerLaunch> BuildContainer(const api::Sandbox& sb, const PodVolumes& volumes,
                                          const PodContainer& c, const std::string& container_dir,
-                                         BuildFailure* failure);
+                                         BuildFailure* failure,
+                                         std::vector<std::string>* warnings = nullptr);
 
  private:
   ObjectGetter Getter(const std::string& ns) const;

@@ -409,7 +409,9 @@ Status SandboxController::ReconcilePod(api::Sandbox& sb) {
     if (pc.kind == PodContainer::Kind::kRegular) continue;
     api::Json& cs = p.status[pc.name];
     if (pc.kind == PodContainer::Kind::kSidecar) {
-      if (!EnsureRunning(p, pc, true, true)) {
+      // The next init container waits until the sidecar runs and its
+      // startup probe passed, as the kubelet does.
+      if (!EnsureRunning(p, pc, true, true) || !p.status[pc.name].value("started", false)) {
         init_done = false;
         incomplete.push_back(pc.name);
         break;
@@ -666,8 +668,11 @@ void SandboxController::AddProbes(Pass& p, const Prober::Key& key, const PodCont
 bool SandboxController::StartContainer(Pass& p, const PodContainer& pc) {
   api::Json& cs = p.status[pc.name];
   BuildFailure failure;
+  std::vector<std::string> warnings;
   auto launch = builder_.BuildContainer(p.sb, p.volumes, pc,
-                                        runtime_.ContainerBundleDir(p.uid, pc.name), &failure);
+                                        runtime_.ContainerBundleDir(p.uid, pc.name), &failure,
+                                        &warnings);
+  for (const auto& w : warnings) Event(p.sb, "Warning", "InvalidEnvironmentVariableNames", w);
   if (!launch.ok()) {
     api::Json waiting = {{"reason", failure.reason}, {"message", failure.status.message()}};
     if (!IsWaitingWith(cs, waiting)) {

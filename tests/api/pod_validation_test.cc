@@ -246,6 +246,9 @@ INSTANTIATE_TEST_SUITE_P(
                   App(s)["volumeMounts"].push_back({{"name", "creds"}, {"mountPath", "/cache/"}});
                 },
                 APP ".volumeMounts[3].mountPath: Duplicate value: \"/cache/\""},
+        BadCase{"MountPathReservedForSbx",
+                [](Json& s, Json&) { App(s)["volumeMounts"][0]["mountPath"] = "/.sbx/x"; },
+                APP ".volumeMounts[0].mountPath: Forbidden: /.sbx is reserved for sbx"},
         BadCase{"SubPathBackstep",
                 [](Json& s, Json&) { App(s)["volumeMounts"][1]["subPath"] = "../other"; },
                 APP ".volumeMounts[1].subPath: Invalid value: \"../other\": must not contain "

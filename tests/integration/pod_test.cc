@@ -581,7 +581,7 @@ metadata:
 data:
   COLOR: blue
   SIZE: large
-  bad-key: skipped
+  9lives: skipped
 )").code, 0);
   std::string spec = R"(      containers:
       - name: main
@@ -591,6 +591,7 @@ data:
         - configMapRef: {name: settings}
           prefix: CFG_
         - secretRef: {name: does-not-exist, optional: true}
+        - configMapRef: {name: settings}
         env:
         - name: POD_NAME
           valueFrom: {fieldRef: {fieldPath: metadata.name}}
@@ -612,13 +613,19 @@ data:
   std::string uid = j["metadata"]["uid"];
   CmdResult r = d().Sbx(
       "exec envx -- sh -c 'echo $POD_NAME $POD_NS $POD_UID $APP $CFG_COLOR $CFG_SIZE $GREETING "
-      "$ESCAPED $UNKNOWN; env | grep -c bad-key'");
-  EXPECT_EQ(r.out, "envx default " + uid + " envx blue large hello-blue $(CFG_COLOR) $(NOPE)\n0\n")
+      "$ESCAPED $UNKNOWN $COLOR; env | grep -c 9lives'");
+  EXPECT_EQ(r.out,
+            "envx default " + uid + " envx blue large hello-blue $(CFG_COLOR) $(NOPE) blue\n1\n")
       << r.out << r.err;
   ASSERT_TRUE(d().WaitFor("sandbox envx", 5000, [&](const json&) {
     return !d().Sbx("logs envx").out.empty();
   }));
   EXPECT_EQ(d().Sbx("logs envx").out, "hello-blue from envx\n");
+  // Without a prefix, a key that is not a variable name is skipped (only
+  // CFG_9lives is set), and the user is told.
+  std::string describe = d().Sbx("describe sandbox envx").out;
+  EXPECT_NE(describe.find("InvalidEnvironmentVariableNames"), std::string::npos) << describe;
+  EXPECT_NE(describe.find("9lives"), std::string::npos) << describe;
   DeleteAndWait("envx");
 }
 
