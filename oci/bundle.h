@@ -6,8 +6,11 @@
 //
 // Rootfs model: root.path is the image's shared unpacked root and is given to
 // runsc with readonly=false; runsc's rootfs overlay (--overlay2=root:memory
-// or root:dir=…) takes the writes, so the shared directory is never modified
-// (tests/oci/runsc_lifecycle_test.cc proves it). readonly_rootfs sets
+// or root:dir=…) takes the writes, so the workload never modifies the shared
+// directory (tests/oci/runsc_lifecycle_test.cc proves it). One exception:
+// runsc's gofer creates a missing mount point (a volume's mountPath) as an
+// empty directory in the shared root, where other containers of the image
+// then see it empty. readonly_rootfs sets
 // readonly=true, and the container cannot write its root at all
 // (tests/oci/runsc_security_test.cc).
 #ifndef SBX_OCI_BUNDLE_H_
