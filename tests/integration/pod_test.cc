@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <thread>
@@ -738,6 +739,53 @@ TEST_F(Pods, KilledDaemonAdoptsEveryContainerOfARunningPod) {
   })) << d().Sbx("describe sandbox adopt").out;
   EXPECT_EQ(d().Sbx("exec adopt -c two -- cat /tmp/mark").out, "before\n");
   DeleteAndWait("adopt");
+}
+
+// A daemon with settings: a default memory limit for pods without limits,
+// and a directory hostPath volumes may use.
+class PodSettings : public DaemonSuite {
+ protected:
+  static void SetUpTestSuite() {
+    char tmpl[] = "/tmp/sbx-hostpath-XXXXXX";
+    host_dir_ = ::mkdtemp(tmpl) ? tmpl : "";
+    (void)WriteFileAtomic(host_dir_ + "/shared.txt", "from the host\n", 0644);
+    StartDaemon("--default-memory-limit=192Mi --allow-host-path=" + host_dir_);
+  }
+  static void TearDownTestSuite() {
+    DaemonSuite::TearDownTestSuite();
+    (void)RemoveAll(host_dir_);
+  }
+  static inline std::string host_dir_;
+};
+
+TEST_F(PodSettings, DefaultMemoryLimitAppliesToPodsWithoutLimits) {
+  std::string spec = R"(      containers:
+      - name: main
+        image: test/busybox:1
+        command: ["sh", "-c", "while true; do sleep 3600; done"]
+)";
+  ApplyReady("deflimit", Sandbox("deflimit", spec));
+  std::string meminfo = d().Sbx("exec deflimit -- head -1 /proc/meminfo").out;
+  EXPECT_NE(meminfo.find(std::to_string(192 * 1024) + " kB"), std::string::npos) << meminfo;
+  DeleteAndWait("deflimit");
+}
+
+TEST_F(PodSettings, HostPathUnderAnAllowedPrefixIsMounted) {
+  std::string spec = "      containers:\n      - name: main\n        image: test/busybox:1\n"
+                     "        command: [\"sh\", \"-c\", \"while true; do sleep 3600; done\"]\n"
+                     "        volumeMounts: [{name: host, mountPath: /host, readOnly: true}]\n"
+                     "      volumes:\n      - name: host\n        hostPath: {path: " +
+                     host_dir_ + ", type: Directory}\n";
+  ApplyReady("hostp", Sandbox("hostp", spec));
+  EXPECT_EQ(d().Sbx("exec hostp -- cat /host/shared.txt").out, "from the host\n");
+  EXPECT_NE(d().Sbx("exec hostp -- touch /host/x").code, 0);
+  DeleteAndWait("hostp");
+  // Outside the prefix it is still refused.
+  std::string outside = std::regex_replace(spec, std::regex(host_dir_), "/etc");
+  CmdResult r = d().Sbx("apply -f -", Sandbox("hostp2", outside));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE((r.out + r.err).find("spec.podTemplate.spec.volumes[0].hostPath"), std::string::npos)
+      << r.out << r.err;
 }
 
 }  // namespace
