@@ -18,6 +18,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "api/core.h"
 #include "api/quantity.h"
@@ -245,13 +246,22 @@ Status DetachLoopDevice(const LoopDevice& loop) {
   return Status::Ok();
 }
 
+// Detaching is asynchronous (the kernel releases an auto-clear loop device
+// from a work queue after the last close), so this waits up to 2 s for the
+// devices to go, asking again each round, so none outlives its volume.
 Status DetachLoopDevicesUnder(const std::string& prefix) {
   Status first;
-  for (const LoopDevice& loop : LoopDevicesUnder(prefix)) {
-    Status s = DetachLoopDevice(loop);
-    if (first.ok()) first = s;
+  for (int round = 0; round < 100; ++round) {
+    std::vector<LoopDevice> loops = LoopDevicesUnder(prefix);
+    if (loops.empty()) return Status::Ok();
+    for (const LoopDevice& loop : loops) {
+      Status s = DetachLoopDevice(loop);
+      if (first.ok()) first = s;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return first;
+  if (!first.ok()) return first;
+  return Unavailable("loop devices still attached under " + prefix);
 }
 
 // ---- fsGroup ----
