@@ -85,6 +85,19 @@ Status SandboxRuntime::DeleteContainer(const std::string& id, bool force) {
   return Status::Ok();
 }
 
+// runsc keeps a container's state in <root>/<id>_sandbox:<sandbox id>.state
+// (release 20240729). Skipping `runsc delete` when no such file exists saves
+// a runsc call (~35 ms) per start; when the root cannot be read, assume the
+// container may exist.
+bool SandboxRuntime::RunscKnows(const std::string& id) const {
+  auto names = ListDir(options_.runsc.root);
+  if (!names.ok()) return true;
+  for (const auto& n : *names) {
+    if (n.starts_with(id + "_")) return true;
+  }
+  return false;
+}
+
 Status SandboxRuntime::PreparePauseRootfs() {
   std::lock_guard<std::mutex> l(pause_mu_);
   if (pause_ready_) return Status::Ok();
@@ -129,7 +142,7 @@ Status SandboxRuntime::StartPod(const std::string& uid, const PodLaunch& launch)
 
   // A container left over from an interrupted start is replaced, and so is
   // its cgroup: runsc reuses an existing cgroup without applying new limits.
-  (void)DeleteContainer(id, /*force=*/true);
+  if (RunscKnows(id)) (void)DeleteContainer(id, /*force=*/true);
   RemoveStaleCgroups({}, id);
 
   UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
@@ -191,7 +204,7 @@ Status SandboxRuntime::StartContainer(const std::string& uid, const ContainerLau
     if (c != it->second.containers.end()) it->second.containers.erase(c);
   }
   // Never create over a taken id (runsc would orphan it): delete first.
-  SBX_RETURN_IF_ERROR(DeleteContainer(id, /*force=*/true));
+  if (RunscKnows(id)) SBX_RETURN_IF_ERROR(DeleteContainer(id, /*force=*/true));
 
   const std::string bundle = ContainerBundleDir(uid, launch.name);
   oci::BundleSpec bs = launch.bundle;

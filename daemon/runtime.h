@@ -164,6 +164,8 @@ class SandboxRuntime {
   Result<oci::Json> ReadContainerBundle(const std::string& uid, const std::string& container) const;
   Result<oci::CommandResult> RunRunsc(std::vector<std::string> argv);
   Status PreparePauseRootfs();
+  // Whether runsc's root holds state for container `id`.
+  bool RunscKnows(const std::string& id) const;
   void WatchPod(const std::string& uid, const std::string& pod_id, int pid, bool adopted);
   void WatchInit(const std::string& uid, const std::string& name, const std::string& id);
   void RecordPodExit(const std::string& uid, const std::string& pod_id, int code);
