@@ -32,17 +32,6 @@ std::string Idx(const std::string& path, size_t i) { return path + "[" + std::to
 
 std::string Key(const std::string& path, const std::string& key) { return path + "[" + key + "]"; }
 
-const Json& Field(const Json& obj, const char* key) {
-  static const Json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-
-std::string StringField(const Json& obj, const char* key) {
-  const Json& v = Field(obj, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
 
 std::map<std::string, std::string> StringMap(const Json& j) {
   std::map<std::string, std::string> m;

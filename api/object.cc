@@ -138,4 +138,16 @@ std::string Object::Key() const {
   return metadata.namespace_ + "/" + metadata.name;
 }
 
+const Json& Field(const Json& obj, const char* key) {
+  static const Json kNull;
+  if (!obj.is_object()) return kNull;
+  auto it = obj.find(key);
+  return it == obj.end() ? kNull : *it;
+}
+
+std::string StringField(const Json& obj, const char* key) {
+  const Json& v = Field(obj, key);
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+
 }  // namespace sbx::api

@@ -68,6 +68,12 @@ struct Object {
   std::string Key() const;
 };
 
+// Reading untyped JSON (pod specs, container specs): the member `key` of an
+// object, or null when `obj` is not an object or has no such member.
+const Json& Field(const Json& obj, const char* key);
+// The member as a string; "" when absent or not a string.
+std::string StringField(const Json& obj, const char* key);
+
 }  // namespace sbx::api
 
 #endif  // SBX_API_OBJECT_H_

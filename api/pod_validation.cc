@@ -22,19 +22,8 @@ using Errors = std::vector<std::string>;
 
 // ---- JSON access and message helpers ----
 
-const Json& Field(const Json& obj, const char* key) {
-  static const Json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-
 bool Has(const Json& obj, const char* key) { return !Field(obj, key).is_null(); }
 
-std::string StringField(const Json& obj, const char* key) {
-  const Json& v = Field(obj, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
 
 std::optional<int64_t> IntField(const Json& obj, const char* key) {
   const Json& v = Field(obj, key);

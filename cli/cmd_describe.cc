@@ -4,6 +4,7 @@
 // show their keys and sizes, env vars from Secrets show the reference.
 #include <algorithm>
 
+#include "api/object.h"
 #include "cli/commands.h"
 #include "cli/printer.h"
 #include "common/strings.h"
@@ -31,12 +32,7 @@ std::string Scalar(const Json& v) {
   return v.dump();
 }
 
-const Json& Field(const Json& j, const char* key) {
-  static const Json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
+using api::Field;
 
 std::string StringField(const Json& j, const char* key) {
   const Json& v = Field(j, key);

@@ -16,17 +16,8 @@ using api::Json;
 // moved by hand or a wall-clock step is noticed without a wake-up call.
 constexpr auto kMaxWait = std::chrono::seconds(1);
 
-const Json& Field(const Json& obj, const char* key) {
-  static const Json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-
-std::string StringField(const Json& obj, const char* key) {
-  const Json& v = Field(obj, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
+using api::Field;
+using api::StringField;
 
 // A positive timing, or `fallback` for absent, zero or negative values (the
 // API server defaults zero; validation refuses negative ones).

@@ -50,17 +50,9 @@ constexpr int kMaxWalkDepth = 1024;
 
 // ---- JSON ----
 
-const Json& Field(const Json& j, const char* key) {
-  static const Json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
+using api::Field;
 
-std::string Str(const Json& j, const char* key) {
-  const Json& v = Field(j, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
+std::string Str(const Json& j, const char* key) { return api::StringField(j, key); }
 
 bool Bool(const Json& j, const char* key) {
   const Json& v = Field(j, key);
