@@ -12,7 +12,11 @@ keys so regeneration gives byte-identical files.
 sbx extensions are merged in here, so they survive regeneration:
   Sandbox status.containerStatuses and status.initContainerStatuses:
   Kubernetes ContainerStatus objects, as a Pod's status holds them.
+  SandboxWarmPool status.conditions: metav1.Condition, the same schema as
+  SandboxClaim's status.conditions of the same version (copied from that CRD,
+  so the two never drift), where the pool says why it is not Ready.
 """
+import copy
 import glob
 import json
 import os
@@ -29,6 +33,21 @@ KEEP = {
     "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
 }
 
+class SameAs:
+    """An extension field whose schema is a field of another kind's schema
+    (same version), by a path of property names."""
+
+    def __init__(self, kind, *path):
+        self.kind = kind
+        self.path = path
+
+    def resolve(self, schemas, version):
+        schema = schemas[(self.kind, version)]
+        for name in self.path:
+            schema = schema["properties"][name]
+        return schema
+
+
 EXTENSIONS = {
     ("Sandbox", "status"): {
         "containerStatuses": {
@@ -39,6 +58,9 @@ EXTENSIONS = {
             "type": "array",
             "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
         },
+    },
+    ("SandboxWarmPool", "status"): {
+        "conditions": SameAs("SandboxClaim", "status", "conditions"),
     },
 }
 
@@ -70,26 +92,36 @@ def main():
     paths = sorted(glob.glob(os.path.join(crd_dir, "*.yaml")))
     if not paths:
         sys.exit("no CRD YAMLs in " + crd_dir)
+    schemas = {}  # (kind, version) -> reduced schema
+    plurals = {}
     for path in paths:
         with open(path) as f:
             crd = yaml.safe_load(f)
         if crd.get("kind") != "CustomResourceDefinition":
             continue
         kind = crd["spec"]["names"]["kind"]
-        plural = crd["spec"]["names"]["plural"]
+        plurals[kind] = crd["spec"]["names"]["plural"]
         for version in crd["spec"]["versions"]:
-            if not version.get("served", True):
+            if version.get("served", True):
+                schemas[(kind, version["name"])] = reduce(version["schema"]["openAPIV3Schema"])
+    # Resolved against the upstream schemas before any extension is merged.
+    merged = {}
+    for kind, version in schemas:
+        for (ext_kind, field), props in EXTENSIONS.items():
+            if ext_kind != kind:
                 continue
-            schema = reduce(version["schema"]["openAPIV3Schema"])
-            for (ext_kind, field), props in EXTENSIONS.items():
-                if ext_kind == kind:
-                    schema["properties"][field].setdefault("properties", {}).update(props)
-            out = os.path.join(out_dir, "%s.%s.json" % (plural, version["name"]))
-            with open(out, "w") as f:
-                json.dump(schema, f, sort_keys=True, separators=(",", ":"))
-                f.write("\n")
-            print("wrote", os.path.normpath(out))
-
+            for name, sub in props.items():
+                if isinstance(sub, SameAs):
+                    sub = sub.resolve(schemas, version)
+                merged.setdefault((kind, version, field), {})[name] = copy.deepcopy(sub)
+    for (kind, version, field), props in merged.items():
+        schemas[(kind, version)]["properties"][field].setdefault("properties", {}).update(props)
+    for (kind, version), schema in schemas.items():
+        out = os.path.join(out_dir, "%s.%s.json" % (plurals[kind], version))
+        with open(out, "w") as f:
+            json.dump(schema, f, sort_keys=True, separators=(",", ":"))
+            f.write("\n")
+        print("wrote", os.path.normpath(out))
 
 if __name__ == "__main__":
     main()
