@@ -32,6 +32,15 @@ std::string Cell(const Json* j) {
   return j->dump();
 }
 
+// A list of scalars as one cell, comma-separated.
+std::string CellList(const Json* j) {
+  std::vector<std::string> cells;
+  if (j && j->is_array()) {
+    for (const auto& v : *j) cells.push_back(Cell(&v));
+  }
+  return Join(cells, ",");
+}
+
 size_t RuneCount(std::string_view s) {
   size_t n = 0;
   for (unsigned char c : s) {
@@ -315,8 +324,13 @@ std::vector<std::string> TableHeader(const api::KindInfo& kind, const TableOptio
     if (options.wide) h.insert(h.end(), {"IMAGE", "SUSPENDED"});
   } else if (k == "SandboxClaim") {
     h.insert(h.end(), {"NAME", "READY", "SANDBOX", "REASON", "AGE"});
+    if (options.wide) h.insert(h.end(), {"WARMPOOL", "POD IPS"});
   } else if (k == "SandboxWarmPool") {
     h.insert(h.end(), {"NAME", "READY", "DESIRED", "AGE"});
+    if (options.wide) h.insert(h.end(), {"CURRENT", "TEMPLATE", "STRATEGY"});
+  } else if (k == "SandboxTemplate") {
+    h.insert(h.end(), {"NAME", "AGE"});
+    if (options.wide) h.insert(h.end(), {"IMAGE"});
   } else if (k == "Secret") {
     h.insert(h.end(), {"NAME", "TYPE", "DATA", "AGE"});
   } else if (k == "ConfigMap") {
@@ -351,9 +365,21 @@ std::vector<std::string> TableRow(const api::KindInfo& kind, const Json& object,
     r.insert(r.end(), {name, ConditionField(object, "Ready", "status"),
                        Cell(At(object, {"status", "sandbox", "name"})),
                        ConditionField(object, "Ready", "reason"), age});
+    if (options.wide) {
+      r.insert(r.end(), {Cell(At(object, {"spec", "warmPoolRef", "name"})),
+                         CellList(At(object, {"status", "sandbox", "podIPs"}))});
+    }
   } else if (k == "SandboxWarmPool") {
     r.insert(r.end(), {name, Cell(At(object, {"status", "readyReplicas"})),
                        Cell(At(object, {"spec", "replicas"})), age});
+    if (options.wide) {
+      r.insert(r.end(), {Cell(At(object, {"status", "replicas"})),
+                         Cell(At(object, {"spec", "sandboxTemplateRef", "name"})),
+                         Cell(At(object, {"spec", "updateStrategy", "type"}))});
+    }
+  } else if (k == "SandboxTemplate") {
+    r.insert(r.end(), {name, age});
+    if (options.wide) r.push_back(ContainerImages(object));
   } else if (k == "Secret") {
     std::string type = Cell(At(object, {"type"}));
     r.insert(r.end(), {name, type.empty() ? "Opaque" : type,
