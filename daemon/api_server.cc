@@ -245,7 +245,9 @@ void ApiServer::Dispatch(const Route& route, HttpRequest req, std::shared_ptr<Ht
                         200);
     }
     if (m == "DELETE" && !status) {
-      return SendResult(resp, service_.Delete(kind, route.namespace_, route.name), 200);
+      auto options = ParseDeleteOptions(req.body, req.query);
+      if (!options.ok()) return SendError(resp, options.status());
+      return SendResult(resp, service_.Delete(kind, route.namespace_, route.name, *options), 200);
     }
     SendError(resp, InvalidArgument("method " + m + " not allowed"));
   });

@@ -1,6 +1,8 @@
 #include "daemon/resource_service.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <optional>
 
 #include "api/decode.h"
 #include "api/selector.h"
@@ -42,7 +44,135 @@ Result<std::vector<std::pair<std::string, std::string>>> ParseFieldSelector(std:
   return out;
 }
 
+constexpr char kSupportedPolicies[] =
+    "supported values: \"Background\", \"Foreground\", \"Orphan\"";
+
+Result<PropagationPolicy> ParsePropagationPolicy(const std::string& value) {
+  for (auto p : {PropagationPolicy::kBackground, PropagationPolicy::kForeground,
+                 PropagationPolicy::kOrphan}) {
+    if (value == PropagationPolicyName(p)) return p;
+  }
+  return InvalidArgument("propagationPolicy: Unsupported value: " + api::Json(value).dump() + ": " +
+                         kSupportedPolicies);
+}
+
+// The deprecated orphanDependents flag is propagationPolicy Orphan (true) or
+// Background (false); Kubernetes refuses the two together.
+Status SetPolicy(std::optional<PropagationPolicy> policy, std::optional<bool> orphan,
+                 DeleteOptions* out) {
+  if (policy && orphan) {
+    return InvalidArgument("propagationPolicy: Invalid value: " +
+                           api::Json(std::string(PropagationPolicyName(*policy))).dump() +
+                           ": orphanDependents and propagationPolicy cannot be both set");
+  }
+  if (policy) out->propagation = *policy;
+  if (orphan) {
+    out->propagation = *orphan ? PropagationPolicy::kOrphan : PropagationPolicy::kBackground;
+  }
+  return Status::Ok();
+}
+
+Status DryRunRefused(const std::string& value) {
+  return InvalidArgument("dryRun: Unsupported value: " + api::Json(value).dump() +
+                         ": sbxd does not support dry-run deletes");
+}
+
+Status UnknownDeleteOptionsField(const std::string& path) {
+  return InvalidArgument("DeleteOptions cannot be handled: strict decoding error: unknown field " +
+                         api::Json(path).dump());
+}
+
+Status NotA(const std::string& path, const api::Json& value, const char* what) {
+  return InvalidArgument(path + ": Invalid value: " + value.dump() + ": must be " + what);
+}
+
+Result<DeleteOptions> DeleteOptionsFromBody(std::string_view body) {
+  api::Json j = api::Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return InvalidArgument("DeleteOptions: the request body is not valid JSON");
+  if (!j.is_object()) {
+    return InvalidArgument("DeleteOptions: the request body must be a JSON object");
+  }
+  DeleteOptions out;
+  std::optional<PropagationPolicy> policy;
+  std::optional<bool> orphan;
+  for (const auto& [field, value] : j.items()) {
+    if (value.is_null()) continue;
+    if (field == "kind") {
+      if (value != "DeleteOptions") {
+        return InvalidArgument("kind: Unsupported value: " + value.dump() +
+                               ": supported values: \"DeleteOptions\"");
+      }
+    } else if (field == "apiVersion") {
+      if (value != "v1" && value != "meta.k8s.io/v1") {
+        return InvalidArgument("apiVersion: Unsupported value: " + value.dump() +
+                               ": supported values: \"v1\", \"meta.k8s.io/v1\"");
+      }
+    } else if (field == "propagationPolicy") {
+      if (!value.is_string()) return NotA(field, value, "a string");
+      SBX_ASSIGN_OR_RETURN(policy, ParsePropagationPolicy(value.get<std::string>()));
+    } else if (field == "orphanDependents") {
+      if (!value.is_boolean()) return NotA(field, value, "a boolean");
+      orphan = value.get<bool>();
+    } else if (field == "gracePeriodSeconds") {
+      if (!value.is_number_integer()) return NotA(field, value, "an integer");
+      if (value.get<int64_t>() < 0) return NotA(field, value, "greater than or equal to 0");
+    } else if (field == "dryRun") {
+      const bool strings =
+          value.is_array() &&
+          std::all_of(value.begin(), value.end(), [](const auto& v) { return v.is_string(); });
+      if (!strings) return NotA(field, value, "a list of strings");
+      if (!value.empty()) return DryRunRefused(value[0].get<std::string>());
+    } else if (field == "preconditions") {
+      if (!value.is_object()) return NotA(field, value, "an object");
+      for (const auto& [pf, pv] : value.items()) {
+        std::string path = "preconditions." + pf;
+        if (pf != "uid" && pf != "resourceVersion") return UnknownDeleteOptionsField(path);
+        if (pv.is_null()) continue;
+        if (!pv.is_string()) return NotA(path, pv, "a string");
+        (pf == "uid" ? out.precondition_uid : out.precondition_resource_version) =
+            pv.get<std::string>();
+      }
+    } else {
+      return UnknownDeleteOptionsField(field);
+    }
+  }
+  SBX_RETURN_IF_ERROR(SetPolicy(policy, orphan, &out));
+  return out;
+}
+
+Result<DeleteOptions> DeleteOptionsFromQuery(
+    const std::vector<std::pair<std::string, std::string>>& query) {
+  DeleteOptions out;
+  std::optional<PropagationPolicy> policy;
+  std::optional<bool> orphan;
+  for (const auto& [name, value] : query) {
+    if (name == "propagationPolicy") {
+      SBX_ASSIGN_OR_RETURN(policy, ParsePropagationPolicy(value));
+    } else if (name == "orphanDependents") {
+      if (value != "true" && value != "false") {
+        return NotA(name, api::Json(value), "true or false");
+      }
+      orphan = value == "true";
+    } else if (name == "gracePeriodSeconds") {
+      char* end = nullptr;
+      long long n = std::strtoll(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0') return NotA(name, api::Json(value), "an integer");
+      if (n < 0) return NotA(name, api::Json(n), "greater than or equal to 0");
+    } else if (name == "dryRun") {
+      if (!value.empty()) return DryRunRefused(value);
+    }
+  }
+  SBX_RETURN_IF_ERROR(SetPolicy(policy, orphan, &out));
+  return out;
+}
+
 }  // namespace
+
+Result<DeleteOptions> ParseDeleteOptions(
+    std::string_view body, const std::vector<std::pair<std::string, std::string>>& query) {
+  if (!Trim(body).empty()) return DeleteOptionsFromBody(body);
+  return DeleteOptionsFromQuery(query);
+}
 
 std::string QualifiedResource(const api::KindInfo& kind) {
   return kind.group.empty() ? kind.plural : kind.plural + "." + kind.group;
@@ -206,7 +336,7 @@ Result<api::Object> ResourceService::UpdateStatus(const api::KindInfo& kind, con
 }
 
 Result<api::Object> ResourceService::Delete(const api::KindInfo& kind, const std::string& ns,
-                                            const std::string& name) {
+                                            const std::string& name, const DeleteOptions& options) {
   if (kind.kind == "Namespace") {
     // Namespaces are deleted only when empty; sbx does not cascade.
     for (const auto& k : api::AllKinds()) {
@@ -221,7 +351,7 @@ Result<api::Object> ResourceService::Delete(const api::KindInfo& kind, const std
       }
     }
   }
-  return store_.Delete(KeyOf(kind, ns, name));
+  return DeleteWithPropagation(store_, KeyOf(kind, ns, name), options);
 }
 
 Result<api::Json> ResourceService::ListEvents(const std::string& ns,

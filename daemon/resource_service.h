@@ -11,9 +11,12 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "api/kinds.h"
 #include "api/object.h"
+#include "daemon/garbage_collector.h"
 #include "store/store.h"
 
 namespace sbx::daemon {
@@ -44,8 +47,10 @@ class ResourceService {
                             std::string_view content_type);
   Result<api::Object> UpdateStatus(const api::KindInfo& kind, const std::string& ns,
                                    const std::string& name, std::string_view body);
+  // Deletes with the options' propagation policy and preconditions (see
+  // DeleteWithPropagation); the dependents are the garbage collector's.
   Result<api::Object> Delete(const api::KindInfo& kind, const std::string& ns,
-                             const std::string& name);
+                             const std::string& name, const DeleteOptions& options = {});
   // Core v1 EventList for a namespace; field selector on involvedObject.uid/name/kind.
   Result<api::Json> ListEvents(const std::string& ns, const std::string& field_selector);
 
@@ -63,6 +68,18 @@ class ResourceService {
   store::Store& store_;
   Admission admission_;
 };
+
+// The DeleteOptions of a DELETE request, as the Kubernetes API server reads
+// them: from the body when it is not empty (a metav1.DeleteOptions object:
+// kind, apiVersion, propagationPolicy, orphanDependents, preconditions.uid,
+// preconditions.resourceVersion, gracePeriodSeconds, dryRun), else from the
+// query parameters propagationPolicy, orphanDependents, gracePeriodSeconds
+// and dryRun. gracePeriodSeconds is accepted and has no effect (sbx deletes
+// as soon as the finalizers allow); a dry run is refused. Errors:
+// InvalidArgument naming the field, e.g.
+//   propagationPolicy: Unsupported value: "Sideways": supported values: ...
+Result<DeleteOptions> ParseDeleteOptions(
+    std::string_view body, const std::vector<std::pair<std::string, std::string>>& query);
 
 // "sandboxes.agents.x-k8s.io" or "secrets".
 std::string QualifiedResource(const api::KindInfo& kind);
