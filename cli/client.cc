@@ -420,10 +420,17 @@ Result<Json> Client::Update(const api::KindInfo& kind, std::string_view ns, std:
   return JsonCall(std::move(r));
 }
 
-Result<Json> Client::Delete(const api::KindInfo& kind, std::string_view ns, std::string_view name) {
+Result<Json> Client::Delete(const api::KindInfo& kind, std::string_view ns, std::string_view name,
+                            const DeleteOptions& options) {
   HttpRequest r;
   r.method = "DELETE";
   r.target = ResourcePath(kind, ns, name);
+  if (!options.propagation_policy.empty()) {
+    r.body = Json{{"kind", "DeleteOptions"},
+                  {"apiVersion", "v1"},
+                  {"propagationPolicy", options.propagation_policy}}
+                 .dump();
+  }
   return JsonCall(std::move(r));
 }
 

@@ -115,6 +115,12 @@ struct ListOptions {
   std::string field_selector;
 };
 
+// metav1.DeleteOptions as kubectl sends them.
+struct DeleteOptions {
+  // "Background", "Foreground" or "Orphan"; empty leaves it to the server.
+  std::string propagation_policy;
+};
+
 struct WatchOptions {
   std::string resource_version;  // start after this version; empty = from now
   std::string label_selector;
@@ -155,7 +161,9 @@ class Client {
   Result<Json> Create(const api::KindInfo& kind, std::string_view ns, const Json& object);
   Result<Json> Update(const api::KindInfo& kind, std::string_view ns, std::string_view name,
                       const Json& object);
-  Result<Json> Delete(const api::KindInfo& kind, std::string_view ns, std::string_view name);
+  // Sends a DeleteOptions body when options ask for anything.
+  Result<Json> Delete(const api::KindInfo& kind, std::string_view ns, std::string_view name,
+                      const DeleteOptions& options = {});
   // Calls on_event for every event until it returns false, the server ends
   // the stream, or the deadline passes. An ERROR event is delivered too.
   Result<WatchEnd> Watch(const api::KindInfo& kind, std::string_view ns,

@@ -1,6 +1,8 @@
 // sbx delete KIND NAME... | KIND/NAME... | -f FILE|DIR|-
 // Deletion is two-phase on the server: DELETE returns while the runtime is
 // torn down, so by default we wait (watch) until the object is really gone.
+#include <set>
+
 #include "cli/commands.h"
 #include "cli/printer.h"
 
@@ -89,7 +91,32 @@ std::optional<std::vector<Target>> TargetsFromFiles(Invocation& inv) {
   return targets;
 }
 
+// kubectl's --cascade: background, foreground or orphan, or the legacy
+// booleans (true is background, false orphan), which still work but warn.
+// nullopt after printing the error.
+std::optional<std::string> CascadePolicy(Invocation& inv) {
+  const std::string value = inv.flags.String("cascade");
+  if (value == "background") return "Background";
+  if (value == "foreground") return "Foreground";
+  if (value == "orphan") return "Orphan";
+  // Go's strconv.ParseBool spellings.
+  static const std::set<std::string> kTrue = {"1", "t", "T", "TRUE", "true", "True"};
+  static const std::set<std::string> kFalse = {"0", "f", "F", "FALSE", "false", "False"};
+  if (kTrue.count(value) || kFalse.count(value)) {
+    const bool cascade = kTrue.count(value) > 0;
+    inv.err() << "warning: --cascade=" << (cascade ? "true" : "false")
+              << " is deprecated (boolean value) and can be replaced with --cascade="
+              << (cascade ? "background" : "orphan") << ".\n";
+    return cascade ? "Background" : "Orphan";
+  }
+  inv.Fail("invalid cascade value (" + value +
+           "). Must be \"background\", \"foreground\", or \"orphan\"");
+  return std::nullopt;
+}
+
 int RunDelete(Invocation& inv) {
+  std::optional<std::string> cascade = CascadePolicy(inv);
+  if (!cascade) return 1;
   bool from_files = inv.flags.Has("filename");
   std::optional<std::vector<Target>> targets =
       from_files ? TargetsFromFiles(inv) : TargetsFromArgs(inv);
@@ -101,7 +128,7 @@ int RunDelete(Invocation& inv) {
   int rc = 0;
   std::vector<std::pair<const Target*, std::string>> deleted;  // target, uid
   for (const auto& t : *targets) {
-    Result<Json> gone = inv.client.Delete(t.kind, t.ns, t.name);
+    Result<Json> gone = inv.client.Delete(t.kind, t.ns, t.name, DeleteOptions{*cascade});
     if (!gone.ok()) {
       if (ignore_not_found && gone.status().code() == Code::kNotFound &&
           !IsTransportError(gone.status())) {
@@ -148,12 +175,24 @@ sandbox is torn down, then it is removed. By default this command waits until
 the objects are gone (--wait=false returns at once). A missing object is a
 NotFound error unless --ignore-not-found is given.
 
+Objects owned by a deleted object (through metadata.ownerReferences, e.g. the
+Sandbox of a SandboxClaim) are deleted too, as --cascade says: background
+(the default) removes the object at once and its dependents after it;
+foreground keeps the object, marked for deletion, until its dependents are
+gone; orphan removes the object and leaves its dependents without it as owner.
+
 Examples:
   # Delete a sandbox and wait until its runtime is gone
   sbx delete sandbox my-sandbox
 
   # Delete what a manifest created, without waiting
   sbx delete -f sandbox.yaml --wait=false
+
+  # Delete a claim and wait until its sandbox is gone as well
+  sbx delete sandboxclaim my-claim --cascade=foreground
+
+  # Delete a warm pool but keep its sandboxes
+  sbx delete swp my-pool --cascade=orphan
 
 Usage:
   sbx delete (KIND NAME... | KIND/NAME... | -f FILENAME) [options]
@@ -162,7 +201,9 @@ Usage:
                 "Files or directories with the objects to delete, or - for stdin."},
                {"wait", 0, FlagType::kBool, "true", "Wait until the objects are gone."},
                {"timeout", 0, FlagType::kDuration, "60s", "How long to wait for the deletion."},
-               {"ignore-not-found", 0, FlagType::kBool, "", "Treat a missing object as deleted."}},
+               {"ignore-not-found", 0, FlagType::kBool, "", "Treat a missing object as deleted."},
+               {"cascade", 0, FlagType::kString, "background",
+                "What happens to the objects' dependents: background, foreground or orphan."}},
               RunDelete};
 }
 

@@ -191,5 +191,94 @@ TEST(DeleteTest, ByFileDeletesEachDocument) {
   EXPECT_EQ(reqs[1].method + " " + reqs[1].target, "DELETE /api/v1/namespaces/team/secrets/creds");
 }
 
+std::string PolicyOf(const FakeRequest& r) {
+  Json body = Json::parse(r.body);
+  EXPECT_EQ(body.value("kind", ""), "DeleteOptions");
+  EXPECT_EQ(body.value("apiVersion", ""), "v1");
+  return body.value("propagationPolicy", "");
+}
+
+TEST(DeleteTest, CascadeBecomesThePropagationPolicy) {
+  FakeServer server(
+      [](const FakeRequest&, int fd) { FakeServer::SendJson(fd, 200, Sandbox("8", "")); });
+  struct Case {
+    std::vector<std::string> flags;
+    std::string policy;
+    std::string warning;
+  } cases[] = {
+      {{}, "Background", ""},
+      {{"--cascade=background"}, "Background", ""},
+      {{"--cascade", "foreground"}, "Foreground", ""},
+      {{"--cascade=orphan"}, "Orphan", ""},
+      // kubectl's legacy boolean spelling.
+      {{"--cascade=true"},
+       "Background",
+       "warning: --cascade=true is deprecated (boolean value) and can be replaced with "
+       "--cascade=background.\n"},
+      {{"--cascade=false"},
+       "Orphan",
+       "warning: --cascade=false is deprecated (boolean value) and can be replaced with "
+       "--cascade=orphan.\n"},
+  };
+  size_t seen = 0;
+  for (const auto& c : cases) {
+    std::vector<std::string> args = {"delete", "sandboxclaim/c1", "--wait=false"};
+    args.insert(args.end(), c.flags.begin(), c.flags.end());
+    auto r = RunCli(args, server.socket_path());
+    EXPECT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(r.err, c.warning);
+    auto reqs = server.requests();
+    ASSERT_EQ(reqs.size(), seen + 1);
+    seen = reqs.size();
+    EXPECT_EQ(reqs.back().method, "DELETE");
+    EXPECT_EQ(reqs.back().target,
+              "/apis/extensions.agents.x-k8s.io/v1beta1/namespaces/default/sandboxclaims/c1");
+    EXPECT_EQ(reqs.back().headers["content-type"], "application/json");
+    EXPECT_EQ(PolicyOf(reqs.back()), c.policy) << c.flags.size();
+  }
+}
+
+TEST(DeleteTest, BadCascadeIsRefusedBeforeAnyRequest) {
+  FakeServer server([](const FakeRequest&, int) {});
+  auto r = RunCli({"delete", "sandboxclaim/c1", "--cascade=sideways"}, server.socket_path());
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err,
+            "error: invalid cascade value (sideways). Must be \"background\", \"foreground\", "
+            "or \"orphan\"\n");
+  EXPECT_TRUE(server.requests().empty());
+}
+
+TEST(DeleteTest, ForegroundWaitsUntilTheOwnerIsGone) {
+  const std::string claim_path =
+      "/apis/extensions.agents.x-k8s.io/v1beta1/namespaces/default/sandboxclaims/c1";
+  auto claim = [](const std::string& rv) {
+    return Json{{"kind", "SandboxClaim"},
+                {"metadata",
+                 {{"name", "c1"},
+                  {"uid", "u1"},
+                  {"resourceVersion", rv},
+                  {"deletionTimestamp", "2026-01-01T00:00:00Z"},
+                  {"finalizers", {"foregroundDeletion"}}}}};
+  };
+  FakeServer server([&](const FakeRequest& r, int fd) {
+    if (r.method == "DELETE") {
+      EXPECT_EQ(PolicyOf(r), "Foreground");
+      FakeServer::SendJson(fd, 200, claim("8"));
+    } else if (r.target == claim_path) {
+      FakeServer::SendJson(fd, 200, claim("8"));
+    } else {
+      // The claim stays while its sandbox is torn down, then goes.
+      StreamEvents(fd,
+                   {{{"type", "MODIFIED"}, {"object", claim("9")}},
+                    {{"type", "DELETED"}, {"object", claim("10")}}},
+                   /*hold_open=*/true);
+    }
+  });
+  auto r = RunCli({"delete", "sandboxclaim", "c1", "--cascade=foreground"}, server.socket_path());
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "sandboxclaim.extensions.agents.x-k8s.io \"c1\" deleted\n");
+  EXPECT_EQ(server.requests().size(), 3u);
+}
+
 }  // namespace
 }  // namespace sbx::cli
