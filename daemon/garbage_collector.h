@@ -89,8 +89,8 @@ Result<api::Object> DeleteWithPropagation(store::Store& store, const store::Obje
 
 struct GarbageCollectorOptions {
   size_t workers = 2;
-  // Back-off of a key whose handling failed (other than by a conflict):
-  // doubles from `retry_initial` up to `retry_max`.
+  // Back-off of a key whose handling failed (conflicts are first retried at
+  // once): doubles from `retry_initial` up to `retry_max`.
   std::chrono::milliseconds retry_initial{50};
   std::chrono::milliseconds retry_max{30000};
 };
@@ -107,7 +107,7 @@ class GarbageCollector {
   // the recovery work described above. Call once.
   Status Start();
   // Unsubscribes, stops the workers and waits for the keys in hand; queued
-  // work is dropped (the next Start recovers it). Idempotent.
+  // work is dropped (a new collector's Start recovers it). Idempotent.
   void Stop();
 
   // For tests: waits until no key is queued, delayed or being handled.
