@@ -20,7 +20,7 @@ std::vector<FlagSpec> GlobalFlags() {
 
 std::vector<Verb> AllVerbs() {
   std::vector<Verb> verbs = {ApplyVerb(), GetVerb(),  DescribeVerb(), DeleteVerb(),
-                             WaitVerb(),  ExecVerb(), LogsVerb()};
+                             ScaleVerb(), WaitVerb(), ExecVerb(),     LogsVerb()};
   for (auto& v : ImageVerbs()) verbs.push_back(std::move(v));
   verbs.push_back(VersionVerb());
   return verbs;
@@ -113,6 +113,41 @@ std::pair<std::string, std::vector<std::string>> SplitKindAndNames(
   }
   if (!args.empty()) names.insert(names.end(), args.begin() + 1, args.end());
   return {kind, names};
+}
+
+std::optional<std::vector<NamedObject>> ResolveNamedObjects(Invocation& inv) {
+  const std::vector<std::string>& args = inv.flags.args;
+  if (args.empty()) {
+    inv.Fail("You must provide one or more resources by argument or filename.");
+    return std::nullopt;
+  }
+  std::vector<NamedObject> objects;
+  const bool slash_form = args.front().find('/') != std::string::npos;
+  for (size_t i = slash_form ? 0 : 1; i < args.size(); ++i) {
+    std::string kind_name = args.front();
+    std::string name = args[i];
+    if (slash_form) {
+      size_t slash = args[i].find('/');
+      if (slash == std::string::npos) {
+        inv.Fail(
+            "there is no need to specify a resource type as a separate argument when "
+            "passing arguments in resource/name form");
+        return std::nullopt;
+      }
+      kind_name = args[i].substr(0, slash);
+      name = args[i].substr(slash + 1);
+    }
+    const api::KindInfo* kind = inv.ResolveKind(kind_name);
+    if (!kind) return std::nullopt;
+    objects.push_back({kind, inv.NamespaceFor(*kind), name});
+  }
+  if (objects.empty()) {
+    // Resolving the kind first reports an unknown one before the missing name.
+    if (!inv.ResolveKind(args.front())) return std::nullopt;
+    inv.Fail("resource(s) were provided, but no name was specified");
+    return std::nullopt;
+  }
+  return objects;
 }
 
 int Main(const std::vector<std::string>& args, Env& env) {

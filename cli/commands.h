@@ -88,6 +88,17 @@ struct Invocation {
 std::pair<std::string, std::vector<std::string>> SplitKindAndNames(
     const std::vector<std::string>& args);
 
+// One object named on the command line, in the namespace it resolves to.
+struct NamedObject {
+  const api::KindInfo* kind = nullptr;
+  std::string ns;
+  std::string name;
+};
+// The objects named by the positional arguments as kubectl's resource
+// builder reads them: "KIND NAME..." or "KIND/NAME..." (every argument, then).
+// nullopt after printing kubectl's usage error.
+std::optional<std::vector<NamedObject>> ResolveNamedObjects(Invocation& inv);
+
 // The whole CLI. `args` excludes the program name.
 int Main(const std::vector<std::string>& args, Env& env);
 
@@ -99,6 +110,7 @@ Verb DeleteVerb();
 Verb WaitVerb();
 Verb ExecVerb();
 Verb LogsVerb();
+Verb ScaleVerb();
 std::vector<Verb> ImageVerbs();  // "image import", "image ls", "image rm"
 Verb VersionVerb();
 
