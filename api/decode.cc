@@ -33,15 +33,6 @@ std::string Idx(const std::string& path, size_t i) { return path + "[" + std::to
 std::string Key(const std::string& path, const std::string& key) { return path + "[" + key + "]"; }
 
 
-std::map<std::string, std::string> StringMap(const Json& j) {
-  std::map<std::string, std::string> m;
-  if (!j.is_object()) return m;
-  for (const auto& [k, v] : j.items()) {
-    if (v.is_string()) m[k] = v.get<std::string>();
-  }
-  return m;
-}
-
 void AddAll(const std::string& path, std::string_view value, const std::vector<std::string>& whys,
             Errors* errors) {
   for (const auto& why : whys) errors->push_back(FieldInvalid(path, value, why));

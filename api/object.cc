@@ -150,4 +150,13 @@ std::string StringField(const Json& obj, const char* key) {
   return v.is_string() ? v.get<std::string>() : std::string();
 }
 
+std::map<std::string, std::string> StringMap(const Json& obj) {
+  std::map<std::string, std::string> m;
+  if (!obj.is_object()) return m;
+  for (const auto& [k, v] : obj.items()) {
+    if (v.is_string()) m[k] = v.get<std::string>();
+  }
+  return m;
+}
+
 }  // namespace sbx::api

@@ -73,6 +73,8 @@ struct Object {
 const Json& Field(const Json& obj, const char* key);
 // The member as a string; "" when absent or not a string.
 std::string StringField(const Json& obj, const char* key);
+// The string members of a JSON object (labels, annotations); others skipped.
+std::map<std::string, std::string> StringMap(const Json& obj);
 
 }  // namespace sbx::api
 
