@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <string>
 
 namespace sbx {
 
@@ -91,6 +92,39 @@ Result<TimePoint> ParseRfc3339(std::string_view s) {
   std::time_t tt = timegm(&tm);
   return std::chrono::system_clock::from_time_t(tt - offset_sec) +
          std::chrono::microseconds(micros);
+}
+
+Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  auto bad = [&] {
+    return InvalidArgument("invalid duration \"" + std::string(text) +
+                           "\": want a number with a unit ms, s, m or h, e.g. 2s or 1m30s");
+  };
+  if (text == "0") return std::chrono::milliseconds(0);
+  if (text.empty()) return bad();
+  double total_ms = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
+    if (i == start) return bad();
+    double value = 0;
+    try {
+      value = std::stod(std::string(text.substr(start, i - start)));
+    } catch (const std::exception&) {
+      return bad();
+    }
+    size_t unit_start = i;
+    while (i < text.size() && text[i] >= 'a' && text[i] <= 'z') ++i;
+    std::string_view unit = text.substr(unit_start, i - unit_start);
+    double scale = 0;
+    if (unit == "ms") scale = 1;
+    else if (unit == "s") scale = 1000;
+    else if (unit == "m") scale = 60000;
+    else if (unit == "h") scale = 3600000;
+    else return bad();
+    total_ms += value * scale;
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(total_ms));
 }
 
 int64_t MonotonicMillis() {

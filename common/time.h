@@ -57,6 +57,10 @@ std::string FormatRfc3339Micros(TimePoint t);
 // Accepts "Z" or "+hh:mm"/"-hh:mm" offsets and optional fractional seconds.
 Result<TimePoint> ParseRfc3339(std::string_view text);
 
+// A duration as Go and kubectl write it: a sequence of decimal numbers with
+// units ms, s, m, h ("300ms", "2s", "1m30s"); a bare "0" is zero.
+Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
+
 // Monotonic milliseconds, for measuring durations.
 int64_t MonotonicMillis();
 
