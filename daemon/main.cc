@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api/decode.h"
@@ -14,15 +15,21 @@
 #include "api/quantity.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/strings.h"
+#include "common/time.h"
 #include "daemon/api_server.h"
+#include "daemon/claim_controller.h"
 #include "daemon/event_loop.h"
+#include "daemon/garbage_collector.h"
 #include "daemon/http_server.h"
 #include "daemon/pod_builder.h"
 #include "daemon/process.h"
 #include "daemon/resource_service.h"
 #include "daemon/runtime.h"
 #include "daemon/sandbox_controller.h"
+#include "daemon/sandbox_index.h"
 #include "daemon/volumes.h"
+#include "daemon/warm_pool_controller.h"
 #include "oci/image_store.h"
 #include "oci/probe.h"
 #include "store/store.h"
@@ -49,6 +56,10 @@ struct Flags {
   int64_t default_pids_limit = 0;
   std::string seccomp_profile_root;  // default STATE_DIR/seccomp
   std::string default_seccomp = "RuntimeDefault";
+  size_t warm_pool_max_starting = 0;  // default: 2 per CPU
+  std::chrono::milliseconds warm_pool_readiness_grace{std::chrono::minutes(5)};
+  std::chrono::milliseconds claim_warm_wait{2000};
+  std::vector<std::string> allowed_label_domains{"sandbox.users.io"};
 };
 
 constexpr char kUsage[] = R"(Usage: sbxd [flags]
@@ -78,6 +89,14 @@ Flags:
                      (default STATE_DIR/seccomp)
   --default-seccomp TYPE    RuntimeDefault | Unconfined: the profile of
                      containers that set none (default RuntimeDefault)
+  --warm-pool-max-starting N  warm pool members booting at once, across all
+                     pools (default 2 per CPU)
+  --warm-pool-readiness-grace D  a warm pool member not Ready this long is
+                     replaced (a duration, e.g. 90s; default 5m)
+  --claim-warm-wait D  how long a claim waits for a Ready warm pool member
+                     before it cold-starts a sandbox (default 2s)
+  --allowed-label-domains LIST  comma-separated label domains a claim's
+                     additionalPodMetadata may use (default sandbox.users.io)
   --log-level LEVEL  debug | info | warning | error (default info)
   --log-format FMT   text | json (default text)
   --version          print the version and exit
@@ -160,6 +179,31 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       if (f->default_seccomp != "RuntimeDefault" && f->default_seccomp != "Unconfined") {
         std::fprintf(stderr, "sbxd: --default-seccomp: must be RuntimeDefault or Unconfined\n");
         return false;
+      }
+    } else if (a == "--warm-pool-max-starting") {
+      std::string v;
+      if (!next(&v)) return false;
+      int n = std::atoi(v.c_str());
+      if (n < 1 || n > 1024) {
+        std::fprintf(stderr, "sbxd: --warm-pool-max-starting: must be between 1 and 1024\n");
+        return false;
+      }
+      f->warm_pool_max_starting = static_cast<size_t>(n);
+    } else if (a == "--warm-pool-readiness-grace" || a == "--claim-warm-wait") {
+      std::string v;
+      if (!next(&v)) return false;
+      auto d = ParseDuration(v);
+      if (!d.ok()) {
+        std::fprintf(stderr, "sbxd: %s: %s\n", a.c_str(), d.status().message().c_str());
+        return false;
+      }
+      (a == "--claim-warm-wait" ? f->claim_warm_wait : f->warm_pool_readiness_grace) = *d;
+    } else if (a == "--allowed-label-domains") {
+      std::string v;
+      if (!next(&v)) return false;
+      f->allowed_label_domains.clear();
+      for (const auto& d : Split(v, ',')) {
+        if (!d.empty()) f->allowed_label_domains.push_back(d);
       }
     } else if (a == "--workers") {
       std::string v;
@@ -304,6 +348,19 @@ int Run(const Flags& flags) {
   SandboxController controller(**store, runtime, builder, volumes, clock, co);
   controller_ptr = &controller;
 
+  SandboxIndex index(**store);
+  WarmPoolOptions wo;
+  wo.max_starting = flags.warm_pool_max_starting != 0
+                        ? flags.warm_pool_max_starting
+                        : 2 * std::max(1u, std::thread::hardware_concurrency());
+  wo.readiness_grace = flags.warm_pool_readiness_grace;
+  WarmPoolController pools(**store, index, clock, wo);
+  ClaimOptions clo;
+  clo.warm_wait = flags.claim_warm_wait;
+  clo.allowed_label_domains = flags.allowed_label_domains;
+  ClaimController claims(**store, index, clock, clo);
+  GarbageCollector gc(**store);
+
   EventLoop loop;
   WorkerPool pool(std::max<size_t>(4, flags.workers));
   api::Json version = {{"gitVersion", "v" SBX_VERSION},
@@ -325,6 +382,16 @@ int Run(const Flags& flags) {
     return 1;
   }
   controller.Start();
+  if (Status s = gc.Start(); !s.ok()) {
+    SBX_LOG(kError) << "garbage collector: " << s.ToString();
+    return 1;
+  }
+  if (Status s = index.Start(); !s.ok()) {
+    SBX_LOG(kError) << "sandbox index: " << s.ToString();
+    return 1;
+  }
+  pools.Start();
+  claims.Start();
 
   // Handles are heap-allocated and freed in their close callbacks, which
   // run inside the loop after they are closed below.
@@ -346,6 +413,10 @@ int Run(const Flags& flags) {
 
   server.Shutdown();
   for (auto* h : signals) CloseAndDelete(h);
+  claims.Stop();
+  pools.Stop();
+  gc.Stop();
+  index.Stop();
   controller.Stop();
   controller_ptr = nullptr;
   return 0;

@@ -149,7 +149,14 @@ void SandboxController::Start() {
   subscription_ = store_.Subscribe([this](const store::WatchEvent& ev) {
     const auto& o = ev.object;
     if (o.kind == "Sandbox") {
-      Enqueue(o.metadata.namespace_ + "/" + o.metadata.name);
+      std::string key = o.metadata.namespace_ + "/" + o.metadata.name;
+      if (ev.type == store::WatchEventType::kDeleted) {
+        // Removed without our finalizer (written by something other than
+        // the API): its pod must still go.
+        std::lock_guard<std::mutex> l(mu_);
+        removed_[key] = o;
+      }
+      Enqueue(key);
     } else if (o.kind == "Secret" || o.kind == "ConfigMap") {
       // A sandbox waiting for a referenced Secret or ConfigMap retries.
       EnqueueAll();
@@ -195,13 +202,24 @@ void SandboxController::Reconcile(const std::string& key) {
   auto slash = key.find('/');
   store::ObjectKey ok{kGroup, "Sandbox", key.substr(0, slash), key.substr(slash + 1)};
   auto obj = store_.Get(ok);
+  std::optional<api::Object> removed;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (auto it = removed_.find(key); it != removed_.end()) {
+      removed = std::move(it->second);
+      removed_.erase(it);
+    }
+  }
   if (!obj.ok()) {
     if (obj.status().code() != Code::kNotFound) {
       SBX_LOG(kError) << "reconcile " << key << ": " << obj.status().ToString();
       queue_->AddAfter(key, std::chrono::seconds(1));
+    } else if (removed) {
+      TeardownRemoved(key, *removed);
     }
     return;
   }
+  if (removed && removed->metadata.uid != obj->metadata.uid) TeardownRemoved(key, *removed);
   auto sb = api::Sandbox::FromObject(*obj);
   if (!sb.ok()) {
     SBX_LOG(kError) << "reconcile " << key << ": " << sb.status().ToString();
@@ -260,6 +278,25 @@ Status SandboxController::Teardown(api::Sandbox& sb) {
     if (up.status().code() != Code::kConflict) return up.status();
   }
   return Conflict("remove finalizer: too many conflicts");
+}
+
+void SandboxController::TeardownRemoved(const std::string& key, const api::Object& last) {
+  auto sb = api::Sandbox::FromObject(last);
+  if (!sb.ok()) return;
+  bool known;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    known = key_by_uid_.contains(sb->metadata.uid);
+  }
+  if (!known && !runtime_.Get(sb->metadata.uid)) return;
+  SBX_LOG(kWarning) << "sandbox " << key << " was removed without teardown; stopping its pod";
+  Status s = Teardown(*sb);
+  if (!s.ok()) {
+    SBX_LOG(kError) << "teardown of removed sandbox " << key << ": " << s.ToString();
+    std::lock_guard<std::mutex> l(mu_);
+    removed_.emplace(key, last);
+    queue_->AddAfter(key, std::chrono::seconds(2));
+  }
 }
 
 Status SandboxController::ReconcileSandbox(api::Sandbox& sb) {

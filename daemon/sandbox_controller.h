@@ -70,6 +70,9 @@ class SandboxController {
   void Reconcile(const std::string& key);
   Status ReconcileSandbox(api::Sandbox& sb);
   Status Teardown(api::Sandbox& sb);
+  // Tears down the pod of a Sandbox that left the store without going
+  // through our finalizer.
+  void TeardownRemoved(const std::string& key, const api::Object& last);
   Status StopPod(const api::Sandbox& sb);
   Status ReconcilePod(api::Sandbox& sb);
   Status HandlePodExit(Pass& p, const PodRun& pod);
@@ -100,6 +103,7 @@ class SandboxController {
   std::map<std::string, std::string> key_by_uid_;
   std::map<std::string, TimePoint> backoff_until_;  // by "uid/container"; "uid/" is the pod
   std::map<std::string, PodVolumes> volumes_by_uid_;
+  std::map<std::string, api::Object> removed_;  // by key: last state of removed sandboxes
   std::set<std::string> probed_;  // "container id" registered with the prober
   uint64_t subscription_ = 0;
   std::unique_ptr<Prober> prober_;
