@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <limits>
 #include <thread>
 
 #include "api/decode.h"
@@ -57,6 +58,121 @@ const char* WatchType(store::WatchEventType t) {
 
 std::string WatchLine(const char* type, const api::Json& object) {
   return api::Json{{"type", type}, {"object", object}}.dump() + "\n";
+}
+
+}  // namespace
+
+// ---- The scale subresource of SandboxWarmPools ----
+//
+// As the CRD declares it: an autoscaling/v1 Scale whose spec.replicas is the
+// pool's .spec.replicas and whose status is the pool's .status.replicas and
+// .status.selector, so kubectl scale, an HPA or KEDA drive pools unchanged.
+// Writes change only .spec.replicas, through ResourceService (validation,
+// generation, optimistic concurrency on metadata.resourceVersion if given).
+namespace {
+
+constexpr char kScaleApiVersion[] = "autoscaling/v1";
+
+api::Json ScaleOf(const api::Object& obj) {
+  const api::Json full = obj.ToJson();
+  api::Json meta = api::Json::object();
+  for (const char* key : {"name", "namespace", "uid", "resourceVersion", "creationTimestamp"}) {
+    if (const api::Json& v = api::Field(api::Field(full, "metadata"), key); !v.is_null()) {
+      meta[key] = v;
+    }
+  }
+  const api::Json& replicas = api::Field(api::Field(full, "spec"), "replicas");
+  const api::Json& status = api::Field(full, "status");
+  api::Json scale = {
+      {"kind", "Scale"},
+      {"apiVersion", kScaleApiVersion},
+      {"metadata", meta},
+      {"spec", {{"replicas", replicas.is_number_integer() ? replicas : api::Json(0)}}},
+      {"status", {{"replicas", 0}}}};
+  if (const api::Json& r = api::Field(status, "replicas"); r.is_number_integer()) {
+    scale["status"]["replicas"] = r;
+  }
+  if (std::string selector = api::StringField(status, "selector"); !selector.empty()) {
+    scale["status"]["selector"] = selector;
+  }
+  return scale;
+}
+
+// The replicas a Scale asks for, checked as the API server checks a Scale
+// (an absent spec.replicas is 0, as Go decodes it).
+Result<int64_t> ScaleReplicas(const api::Json& scale, const std::string& name) {
+  if (!scale.is_object()) {
+    return InvalidArgument("the body of a scale request must be a Scale object");
+  }
+  std::string api_version = api::StringField(scale, "apiVersion");
+  std::string kind = api::StringField(scale, "kind");
+  if ((!api_version.empty() && api_version != kScaleApiVersion) ||
+      (!kind.empty() && kind != "Scale")) {
+    return InvalidArgument("the body of a scale request must be an autoscaling/v1 Scale, not " +
+                           api_version + " " + kind);
+  }
+  std::string body_name = api::StringField(api::Field(scale, "metadata"), "name");
+  if (!body_name.empty() && body_name != name) {
+    return InvalidArgument("the name of the object (" + body_name +
+                           ") does not match the name on the URL (" + name + ")");
+  }
+  const api::Json& replicas = api::Field(api::Field(scale, "spec"), "replicas");
+  if (replicas.is_null()) return 0;
+  std::string invalid = "Scale.autoscaling \"" + name +
+                        "\" is invalid: spec.replicas: Invalid value: " + replicas.dump() + ": ";
+  if (!replicas.is_number_integer()) return Invalid(invalid + "must be an integer");
+  int64_t n = replicas.get<int64_t>();
+  if (n < 0) return Invalid(invalid + "must be greater than or equal to 0");
+  if (n > std::numeric_limits<int32_t>::max()) return Invalid(invalid + "must fit in int32");
+  return n;
+}
+
+// GET, PUT (a whole Scale) and PATCH (a merge patch of the Scale).
+Result<api::Json> ServeScale(ResourceService& service, const api::KindInfo& kind,
+                             const std::string& ns, const std::string& name,
+                             const HttpRequest& req) {
+  const std::string& m = req.method;
+  if (m != "GET" && m != "PUT" && m != "PATCH") {
+    return InvalidArgument("method " + m + " not allowed on the scale subresource");
+  }
+  SBX_ASSIGN_OR_RETURN(api::Object current, service.Get(kind, ns, name));
+  api::Json scale = ScaleOf(current);
+  if (m == "GET") return scale;
+
+  api::Json body;
+  try {
+    body = api::Json::parse(req.body);
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("invalid JSON body: ") + e.what());
+  }
+  api::Json wanted;
+  if (m == "PUT") {
+    wanted = std::move(body);
+  } else {
+    auto ct = req.headers.find("content-type");
+    std::string type = ct == req.headers.end() ? "" : ct->second;
+    std::string media(Trim(type.substr(0, type.find(';'))));
+    // A Scale has no lists, so a strategic merge patch is a merge patch.
+    if (media != "application/merge-patch+json" &&
+        media != "application/strategic-merge-patch+json" && media != "application/json") {
+      return InvalidArgument("unsupported patch type \"" + type +
+                             "\" for scale: use application/merge-patch+json");
+    }
+    if (!body.is_object()) return InvalidArgument("merge patch must be a JSON object");
+    wanted = scale;
+    wanted.merge_patch(body);
+  }
+  SBX_ASSIGN_OR_RETURN(int64_t replicas, ScaleReplicas(wanted, name));
+  // Only a resourceVersion the client sent is a precondition; PATCH starts
+  // from the current Scale, whose version is not the client's.
+  const api::Json& source = m == "PUT" ? wanted : body;
+  std::string pinned = api::StringField(api::Field(source, "metadata"), "resourceVersion");
+  if (pinned.empty() && scale["spec"]["replicas"] == replicas) return scale;
+  api::Json patch = {{"spec", {{"replicas", replicas}}}};
+  if (!pinned.empty()) patch["metadata"] = {{"resourceVersion", pinned}};
+  SBX_ASSIGN_OR_RETURN(api::Object updated,
+                       service.Patch(kind, ns, name, patch.dump(), "application/merge-patch+json"));
+  return ScaleOf(updated);
 }
 
 }  // namespace
@@ -223,6 +339,12 @@ void ApiServer::Dispatch(const Route& route, HttpRequest req, std::shared_ptr<Ht
   }
   if (route.subresource == "exec" && kind.kind == "Sandbox") return HandleExec(route, req, resp);
   if (route.subresource == "log" && kind.kind == "Sandbox") return HandleLog(route, req, resp);
+  if (route.subresource == "scale" && kind.kind == "SandboxWarmPool") {
+    deps_.pool.Submit([this, route, req = std::move(req), resp] {
+      SendResult(resp, ServeScale(service_, *route.kind, route.namespace_, route.name, req), 200);
+    });
+    return;
+  }
   if (!route.subresource.empty() && route.subresource != "status") {
     return SendError(resp, NotFound("the server could not find the requested resource"));
   }
