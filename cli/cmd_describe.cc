@@ -297,9 +297,8 @@ void VolumeClaimTemplates(Text& t, int level, const Json& vcts) {
     }
     t.Line(level + 2, "Access Modes:\t" + (modes.empty() ? "<none>" : Join(modes, ",")));
     t.Line(level + 2, "Storage Class:\t" + StringOr(spec, "storageClassName", "<unset>"));
-    t.Line(level + 2, "Storage Request:\t" +
-                          StringOr(Field(Field(spec, "resources"), "requests"), "storage",
-                                   "<unset>"));
+    t.Line(level + 2, "Storage Request:\t" + StringOr(Field(Field(spec, "resources"), "requests"),
+                                                      "storage", "<unset>"));
     Generic(t, level + 2, spec, {"accessModes", "storageClassName", "resources"});
   }
 }
@@ -326,7 +325,8 @@ void ClaimBody(Text& t, const Json& object, TimePoint now) {
   const Json& lifecycle = Field(spec, "lifecycle");
   t.Line(0, "Lifecycle:");
   const Json& shutdown = Field(lifecycle, "shutdownTime");
-  t.Line(1, "Shutdown Time:\t" + (shutdown.is_null() ? "<unset>" : TimeWithDistance(shutdown, now)));
+  t.Line(1,
+         "Shutdown Time:\t" + (shutdown.is_null() ? "<unset>" : TimeWithDistance(shutdown, now)));
   t.Line(1, "Shutdown Policy:\t" + StringOr(lifecycle, "shutdownPolicy", "Retain"));
   t.Line(1, "TTL Seconds After Finished:\t" +
                 StringOr(lifecycle, "ttlSecondsAfterFinished", "<unset>"));
@@ -354,8 +354,7 @@ void WarmPoolBody(Text& t, const Json& object) {
   const Json& spec = Field(object, "spec");
   const Json& status = Field(object, "status");
   t.Line(0, "Template:\t" + StringOr(Field(spec, "sandboxTemplateRef"), "name", "<none>"));
-  t.Line(0, "Update Strategy:\t" +
-                StringOr(Field(spec, "updateStrategy"), "type", "OnReplenish"));
+  t.Line(0, "Update Strategy:\t" + StringOr(Field(spec, "updateStrategy"), "type", "OnReplenish"));
   t.Line(0, "Replicas:\t" + StringOr(spec, "replicas", "1") + " desired | " +
                 StringOr(status, "replicas", "0") + " current | " +
                 StringOr(status, "readyReplicas", "0") + " ready");
@@ -365,12 +364,11 @@ void WarmPoolBody(Text& t, const Json& object) {
 
 void TemplateBody(Text& t, const Json& object) {
   const Json& spec = Field(object, "spec");
-  t.Line(0, "Env Vars Injection Policy:\t" +
-                StringOr(spec, "envVarsInjectionPolicy", "Disallowed"));
+  t.Line(0,
+         "Env Vars Injection Policy:\t" + StringOr(spec, "envVarsInjectionPolicy", "Disallowed"));
   t.Line(0, "Volume Claim Templates Policy:\t" +
                 StringOr(spec, "volumeClaimTemplatesPolicy", "Disallowed"));
-  t.Line(0, "Network Policy Management:\t" +
-                StringOr(spec, "networkPolicyManagement", "Managed"));
+  t.Line(0, "Network Policy Management:\t" + StringOr(spec, "networkPolicyManagement", "Managed"));
   if (const Json& policy = Field(spec, "networkPolicy"); policy.is_object()) {
     t.Line(0, "Network Policy:");
     Generic(t, 1, policy);

@@ -373,9 +373,11 @@ std::vector<std::string> TableRow(const api::KindInfo& kind, const Json& object,
     r.insert(r.end(), {name, Cell(At(object, {"status", "readyReplicas"})),
                        Cell(At(object, {"spec", "replicas"})), age});
     if (options.wide) {
+      // The schema defaults the type only inside an updateStrategy that is set.
+      std::string strategy = Cell(At(object, {"spec", "updateStrategy", "type"}));
       r.insert(r.end(), {Cell(At(object, {"status", "replicas"})),
                          Cell(At(object, {"spec", "sandboxTemplateRef", "name"})),
-                         Cell(At(object, {"spec", "updateStrategy", "type"}))});
+                         strategy.empty() ? "OnReplenish" : strategy});
     }
   } else if (k == "SandboxTemplate") {
     r.insert(r.end(), {name, age});

@@ -257,7 +257,8 @@ TEST(DescribeTemplateTest, NetworkPolicyAndExplicitPolicies) {
       << unmanaged;
   EXPECT_NE(unmanaged.find("Volume Claim Templates:  <none>\n"), std::string::npos) << unmanaged;
 
-  tmpl["spec"]["networkPolicy"] = Json::parse(R"({"egress": [{"ports": [{"port": 53, "protocol": "UDP"}]}]})");
+  tmpl["spec"]["networkPolicy"] =
+      Json::parse(R"({"egress": [{"ports": [{"port": 53, "protocol": "UDP"}]}]})");
   std::string custom = DescribeObject(tmpl, Json(), Now());
   EXPECT_NE(custom.find("Network Policy:\n"
                         "  Egress:\n"
@@ -289,15 +290,16 @@ TEST(DescribeCommandTest, EveryWarmPoolOfANamespace) {
   Json other = Pool();
   other["metadata"]["name"] = "second";
   other["metadata"]["uid"] = "p-2";
-  routes.Json("GET /apis/extensions.agents.x-k8s.io/v1beta1/namespaces/hermes-demo/sandboxwarmpools",
-              200, {{"kind", "SandboxWarmPoolList"}, {"items", {Pool(), other}}});
+  routes.Json(
+      "GET /apis/extensions.agents.x-k8s.io/v1beta1/namespaces/hermes-demo/sandboxwarmpools", 200,
+      {{"kind", "SandboxWarmPoolList"}, {"items", {Pool(), other}}});
   FakeServer server(routes.Handler());
   FakeClock clock(Now());
   auto r = RunCli({"describe", "swp", "-n", "hermes-demo"}, server.socket_path(), "", &clock);
   EXPECT_EQ(r.rc, 0) << r.err;
   // Events are best effort: the fake server has none (404) and both pools are still described.
-  EXPECT_EQ(r.out, DescribeObject(Pool(), Json(), Now()) + "\n\n" +
-                       DescribeObject(other, Json(), Now()));
+  EXPECT_EQ(r.out,
+            DescribeObject(Pool(), Json(), Now()) + "\n\n" + DescribeObject(other, Json(), Now()));
 }
 
 }  // namespace

@@ -30,20 +30,20 @@ Json List(const std::string& kind, std::vector<Json> items) {
 }
 
 Json Template(const std::string& name, const std::string& image) {
-  return {{"kind", "SandboxTemplate"},
-          {"metadata", Meta(name)},
-          {"spec",
-           {{"podTemplate", {{"spec", {{"containers", {{{"name", "main"}, {"image", image}}}}}}}}}}};
+  return {
+      {"kind", "SandboxTemplate"},
+      {"metadata", Meta(name)},
+      {"spec",
+       {{"podTemplate", {{"spec", {{"containers", {{{"name", "main"}, {"image", image}}}}}}}}}}};
 }
 
-Json Pool(const std::string& name, int desired, Json status) {
+// strategy "": no spec.updateStrategy.
+Json Pool(const std::string& name, int desired, Json status, const std::string& strategy = "") {
   Json o = {{"kind", "SandboxWarmPool"},
             {"metadata", Meta(name)},
-            {"spec",
-             {{"replicas", desired},
-              {"sandboxTemplateRef", {{"name", "tmpl"}}},
-              {"updateStrategy", {{"type", "OnReplenish"}}}}}};
+            {"spec", {{"replicas", desired}, {"sandboxTemplateRef", {{"name", "tmpl"}}}}}};
   if (!status.is_null()) o["status"] = std::move(status);
+  if (!strategy.empty()) o["spec"]["updateStrategy"]["type"] = strategy;
   return o;
 }
 
@@ -69,8 +69,8 @@ class GetExtensionsTest : public ::testing::Test {
 TEST_F(GetExtensionsTest, TemplatesShowNameAndAgeWideAddsImages) {
   Routes routes;
   routes.Json("GET " + kExt + "sandboxtemplates", 200,
-              List("SandboxTemplate", {Template("hermes-agent", "hermes:1"),
-                                       Template("aider", "aider:0.8")}));
+              List("SandboxTemplate",
+                   {Template("hermes-agent", "hermes:1"), Template("aider", "aider:0.8")}));
   FakeServer server(routes.Handler());
   auto r = RunCli({"get", "sandboxtemplates"}, server.socket_path(), "", &clock_);
   EXPECT_EQ(r.rc, 0) << r.err;
@@ -88,15 +88,16 @@ TEST_F(GetExtensionsTest, TemplatesShowNameAndAgeWideAddsImages) {
 
 TEST_F(GetExtensionsTest, WarmPoolsShowReadyAndDesiredWideAddsCurrentTemplateStrategy) {
   Routes routes;
-  routes.Json("GET " + kExt + "sandboxwarmpools", 200,
-              List("SandboxWarmPool",
-                   {Pool("hermes-pool", 3, {{"replicas", 3}, {"readyReplicas", 2}}),
-                    Pool("fresh", 1, Json())}));
+  routes.Json(
+      "GET " + kExt + "sandboxwarmpools", 200,
+      List("SandboxWarmPool", {Pool("hermes-pool", 3, {{"replicas", 3}, {"readyReplicas", 2}}),
+                               Pool("fresh", 1, Json(), "Recreate")}));
   FakeServer server(routes.Handler());
   auto r = RunCli({"get", "swp"}, server.socket_path(), "", &clock_);
   EXPECT_EQ(r.rc, 0) << r.err;
   // A pool the controller has not reported on yet has an empty READY cell,
-  // as kubectl prints a missing JSONPath.
+  // as kubectl prints a missing JSONPath. Without an updateStrategy the
+  // strategy is upstream's default.
   EXPECT_EQ(r.out,
             "NAME          READY   DESIRED   AGE\n"
             "hermes-pool   2       3         3m2s\n"
@@ -106,16 +107,16 @@ TEST_F(GetExtensionsTest, WarmPoolsShowReadyAndDesiredWideAddsCurrentTemplateStr
   EXPECT_EQ(r.out,
             "NAME          READY   DESIRED   AGE    CURRENT   TEMPLATE   STRATEGY\n"
             "hermes-pool   2       3         3m2s   3         tmpl       OnReplenish\n"
-            "fresh                 1         3m2s             tmpl       OnReplenish\n");
+            "fresh                 1         3m2s             tmpl       Recreate\n");
 }
 
 TEST_F(GetExtensionsTest, ClaimsShowReadySandboxReasonWideAddsPoolAndIPs) {
   Routes routes;
-  routes.Json("GET " + kExt + "sandboxclaims", 200,
-              List("SandboxClaim",
-                   {Claim("claim-alice", "True", "DependenciesReady", "hermes-pool-x7k2p"),
-                    Claim("claim-rejected", "False", "EnvVarsInjectionRejected", ""),
-                    Claim("new", "", "", "")}));
+  routes.Json(
+      "GET " + kExt + "sandboxclaims", 200,
+      List("SandboxClaim", {Claim("claim-alice", "True", "DependenciesReady", "hermes-pool-x7k2p"),
+                            Claim("claim-rejected", "False", "EnvVarsInjectionRejected", ""),
+                            Claim("new", "", "", "")}));
   FakeServer server(routes.Handler());
   auto r = RunCli({"get", "sandboxclaims"}, server.socket_path(), "", &clock_);
   EXPECT_EQ(r.rc, 0) << r.err;
@@ -129,15 +130,15 @@ TEST_F(GetExtensionsTest, ClaimsShowReadySandboxReasonWideAddsPoolAndIPs) {
   r = RunCli({"get", "sandboxclaim", "claim-alice", "-o", "wide"}, server.socket_path(), "",
              &clock_);
   EXPECT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(r.out,
-            "NAME          READY   SANDBOX             REASON              AGE    WARMPOOL   POD IPS\n"
-            "claim-alice   True    hermes-pool-x7k2p   DependenciesReady   3m2s   pool       10.0.0.5\n");
+  EXPECT_EQ(
+      r.out,
+      "NAME          READY   SANDBOX             REASON              AGE    WARMPOOL   POD IPS\n"
+      "claim-alice   True    hermes-pool-x7k2p   DependenciesReady   3m2s   pool       10.0.0.5\n");
 }
 
 TEST_F(GetExtensionsTest, QualifiedKindNamesAndNameOutput) {
   Routes routes;
-  routes.Json("GET " + kExt + "sandboxwarmpools/hermes-pool", 200,
-              Pool("hermes-pool", 3, Json()));
+  routes.Json("GET " + kExt + "sandboxwarmpools/hermes-pool", 200, Pool("hermes-pool", 3, Json()));
   FakeServer server(routes.Handler());
   for (const char* kind :
        {"swp/hermes-pool", "sandboxwarmpool/hermes-pool", "SandboxWarmPool/hermes-pool",
