@@ -81,7 +81,12 @@ Status SandboxIndex::Start() {
   });
   auto list = store_.List("agents.x-k8s.io", api::kSandboxKind, {});
   if (!list.ok()) return list.status();
-  for (const auto& o : list->items) Apply(Summarize(o), false);
+  std::vector<SandboxSummary> loaded;
+  for (const auto& o : list->items) loaded.push_back(Summarize(o));
+  std::sort(loaded.begin(), loaded.end(), [](const SandboxSummary& a, const SandboxSummary& b) {
+    return a.created != b.created ? a.created < b.created : a.name < b.name;
+  });
+  for (const auto& s : loaded) Apply(s, false);
   std::lock_guard<std::mutex> l(mu_);
   loading_ = false;
   removed_.clear();
@@ -95,7 +100,8 @@ void SandboxIndex::Stop() {
   }
 }
 
-void SandboxIndex::Apply(const SandboxSummary& s, bool deleted) {
+void SandboxIndex::Apply(const SandboxSummary& in, bool deleted) {
+  SandboxSummary s = in;
   std::optional<SandboxSummary> old;
   bool changed = false;
   {
@@ -108,6 +114,7 @@ void SandboxIndex::Apply(const SandboxSummary& s, bool deleted) {
       if (r != removed_.end() && r->second >= s.resource_version) return;
       if (deleted) removed_[s.uid] = s.resource_version;
     }
+    s.seq = it != by_uid_.end() ? it->second.seq : next_seq_++;
     if (it != by_uid_.end()) {
       old = it->second;
       by_owner_[old->owner_uid].erase(s.uid);
@@ -135,7 +142,7 @@ std::vector<SandboxSummary> SandboxIndex::OwnedBy(const std::string& owner_uid) 
     for (const auto& [uid, unused] : it->second) out.push_back(by_uid_.at(uid));
   }
   std::sort(out.begin(), out.end(), [](const SandboxSummary& a, const SandboxSummary& b) {
-    return a.created != b.created ? a.created < b.created : a.name < b.name;
+    return a.created != b.created ? a.created < b.created : a.seq < b.seq;
   });
   return out;
 }

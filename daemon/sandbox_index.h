@@ -33,6 +33,10 @@ struct SandboxSummary {
   std::string namespace_, name, uid;
   int64_t resource_version = 0;
   TimePoint created{};
+  // Order of creation within this index (creationTimestamp has whole
+  // seconds): sandboxes loaded at start by creationTimestamp and name, then
+  // in commit order.
+  uint64_t seq = 0;
   bool deleting = false;
   bool ready = false;
   // Why the sandbox cannot become Ready without a change to its spec (a
@@ -64,7 +68,8 @@ class SandboxIndex {
   Status Start();
   void Stop();
 
-  // Sandboxes whose controller has this uid, oldest first.
+  // Sandboxes whose controller has this uid, oldest first (by creation
+  // time, then seq).
   std::vector<SandboxSummary> OwnedBy(const std::string& owner_uid) const;
   std::optional<SandboxSummary> Get(const std::string& uid) const;
   // Sandboxes controlled by any SandboxWarmPool that are neither Ready,
@@ -81,6 +86,7 @@ class SandboxIndex {
   mutable std::mutex mu_;
   std::map<std::string, SandboxSummary> by_uid_;
   std::map<std::string, std::map<std::string, bool>> by_owner_;  // owner uid -> member uids
+  uint64_t next_seq_ = 1;
   std::map<std::string, int64_t> removed_;  // uid -> rv, while Start loads
   bool loading_ = false;
 };

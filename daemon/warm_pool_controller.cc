@@ -232,7 +232,8 @@ Status WarmPoolController::ReconcilePool(const api::Object& pool) {
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
       if (active[a].ready != active[b].ready) return !active[a].ready;
-      return active[a].created > active[b].created;
+      if (active[a].created != active[b].created) return active[a].created > active[b].created;
+      return active[a].seq > active[b].seq;
     });
     size_t surplus = active.size() - static_cast<size_t>(spec.replicas);
     std::vector<size_t> victims(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(surplus));
