@@ -193,6 +193,18 @@ ApiServer::ApiServer(ApiDeps deps)
 // refers to a Secret or ConfigMap that does not exist, so that the mistake
 // is reported to the client instead of surfacing later as a stuck sandbox.
 Status ApiServer::Admit(const api::Object& obj) {
+  if (obj.kind == "SandboxTemplate") {
+    // A blueprint: its pod must be one sbx can run, but its images and
+    // Secrets may arrive later (a warm pool backs off until they do).
+    const api::Json& spec = api::Field(obj.body, "spec");
+    Status s = api::ValidatePodSpec(api::Field(api::Field(spec, "podTemplate"), "spec"),
+                                    api::Field(spec, "volumeClaimTemplates"),
+                                    "spec.podTemplate.spec", "spec.volumeClaimTemplates",
+                                    deps_.pod_policy);
+    if (s.ok()) return s;
+    return Invalid("SandboxTemplate.extensions.agents.x-k8s.io \"" + obj.metadata.name +
+                   "\" is invalid: " + s.message());
+  }
   if (obj.kind != "Sandbox") return Status::Ok();
   SBX_ASSIGN_OR_RETURN(auto sb, api::Sandbox::FromObject(obj));
   std::vector<std::string> errors;

@@ -382,10 +382,11 @@ Status ClaimController::ColdStart(Pass& p, const api::Object& tmpl) {
   Event(p.claim, "Normal", "SandboxProvisioned",
         "created Sandbox \"" + created->metadata.name + "\" from template \"" +
             tmpl.metadata.name + "\" (cold start)");
-  return Forward(p, *created, &tmpl);
+  return Forward(p, *created, &tmpl, /*just_created=*/true);
 }
 
-Status ClaimController::Forward(Pass& p, const api::Object& sandbox, const api::Object* tmpl) {
+Status ClaimController::Forward(Pass& p, const api::Object& sandbox, const api::Object* tmpl,
+                                bool just_created) {
   if (tmpl != nullptr && !sandbox.metadata.deletion_timestamp) {
     api::Object synced = sandbox;
     if (api::SyncClaimPodMetadata(p.claim, *tmpl, &synced)) {
@@ -398,9 +399,12 @@ Status ClaimController::Forward(Pass& p, const api::Object& sandbox, const api::
   if (ips.is_array() && !ips.empty()) p.sandbox_ref["podIPs"] = ips;
   if (auto ready = api::ReadyConditionOf(sandbox)) {
     p.SetReady(ready->status, ready->reason, ready->message);
-  } else {
+  } else if (just_created) {
     p.SetReady(api::kConditionFalse, api::kReasonSandboxCreatePending,
                "Sandbox \"" + sandbox.metadata.name + "\" is being created");
+  } else {
+    p.SetReady(api::kConditionFalse, api::kReasonSandboxNotReady,
+               "Sandbox \"" + sandbox.metadata.name + "\" has not reported readiness yet");
   }
   if (auto finished = api::ConditionOf(sandbox, api::kConditionFinished)) {
     finished->observed_generation = p.claim.metadata.generation;

@@ -73,7 +73,10 @@ class ClaimController {
   // Tries to adopt a Ready member; returns whether the claim is now bound.
   Result<bool> AdoptWarm(Pass& p, const api::Object& pool, const api::Object& tmpl);
   Status ColdStart(Pass& p, const api::Object& tmpl);
-  Status Forward(Pass& p, const api::Object& sandbox, const api::Object* tmpl);
+  // Forwards the sandbox's Ready and Finished to the claim and keeps its pod
+  // metadata in line with the template and the claim.
+  Status Forward(Pass& p, const api::Object& sandbox, const api::Object* tmpl,
+                 bool just_created = false);
   Status Reject(Pass& p, const std::string& reason, const std::string& message);
   Status WriteStatus(Pass& p);
   void Event(const api::Object& claim, std::string_view type, std::string_view reason,

@@ -207,6 +207,13 @@ TEST_F(ClaimsTest, ClaimsAreRejectedOrColdStartedByTheTemplatesPolicies) {
         "---\n" + Pool(ns, "open", "open", 1));
   WaitPoolReady(ns, "strict", 1);
   WaitPoolReady(ns, "open", 1);
+  // A template is admitted only with a pod sbx can run (its images may come later).
+  CmdResult bad = d().Sbx("apply -f -", Template(ns, "bad", "",
+                                                 "        volumeMounts: [{name: nope, mountPath: /x}]\n"));
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("spec.podTemplate.spec.containers[0].volumeMounts[0].name"),
+            std::string::npos) << bad.err;
+  EXPECT_EQ(d().Sbx("get sandboxtemplate bad -n " + ns).code, 1);
   const std::string env = "  env: [{name: MODE, value: claim}]\n";
   const std::string vct =
       "  volumeClaimTemplates: [{metadata: {name: scratch}, spec: {accessModes: [ReadWriteOnce], "
