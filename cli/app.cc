@@ -81,6 +81,32 @@ const api::KindInfo* Invocation::ResolveKind(std::string_view name) {
   return kind;
 }
 
+std::optional<std::string> Invocation::SandboxTarget(const std::string& arg,
+                                                    std::string_view verb) {
+  auto slash = arg.find('/');
+  if (slash == std::string::npos) return arg;
+  const api::KindInfo* kind = api::FindKind(arg.substr(0, slash));
+  std::string name = arg.substr(slash + 1);
+  if (kind && kind->kind == "Sandbox") return name;
+  if (!kind || kind->kind != "SandboxClaim") {
+    Fail(std::string(verb) + " is only supported for sandboxes and sandbox claims, not \"" +
+         arg.substr(0, slash) + "\"");
+    return std::nullopt;
+  }
+  auto claim = client.Get(*kind, ns, name);
+  if (!claim.ok()) {
+    FailRequest(claim.status());
+    return std::nullopt;
+  }
+  std::string bound = api::StringField(api::Field(api::Field(*claim, "status"), "sandbox"), "name");
+  if (bound.empty()) {
+    Fail("sandboxclaim \"" + name + "\" is not bound to a sandbox yet (see `sbx describe "
+         "sandboxclaim " + name + "`)");
+    return std::nullopt;
+  }
+  return bound;
+}
+
 std::vector<Json> Invocation::GetEach(const api::KindInfo& kind, std::string_view ns,
                                       const std::vector<std::string>& names, int* rc) {
   std::vector<Json> objects;

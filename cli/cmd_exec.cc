@@ -84,15 +84,9 @@ int RunExecVerb(Invocation& inv) {
   const std::vector<std::string>& args = inv.flags.args;
   if (args.empty()) return inv.Fail("expected 'exec NAME -- COMMAND [args...]'.");
   ExecRequest request;
-  request.name = args.front();
-  if (auto slash = request.name.find('/'); slash != std::string::npos) {
-    const api::KindInfo* kind = api::FindKind(request.name.substr(0, slash));
-    if (!kind || kind->kind != "Sandbox") {
-      return inv.Fail("exec is only supported for sandboxes, not \"" +
-                      request.name.substr(0, slash) + "\"");
-    }
-    request.name = request.name.substr(slash + 1);
-  }
+  std::optional<std::string> target = inv.SandboxTarget(args.front(), "exec");
+  if (!target) return 1;
+  request.name = *target;
   request.command = inv.flags.passthrough;
   if (!inv.flags.saw_double_dash) {
     request.command.assign(args.begin() + 1, args.end());
@@ -193,11 +187,15 @@ Verb ExecVerb() {
 output and error as they are produced, and exit with the command's exit code.
 
 With -i, standard input is forwarded until it ends. The container defaults
-to the sandbox's first container.
+to the sandbox's first container. sandboxclaim/NAME runs the command in the
+sandbox bound to that claim.
 
 Examples:
   # Print the kernel gVisor presents
   sbx exec my-sandbox -- cat /proc/version
+
+  # Run a command in the sandbox a claim was given
+  sbx exec sandboxclaim/task-42 -- python3 -V
 
   # Pipe a script into a shell in container "main"
   sbx exec -i my-sandbox -c main -- sh < script.sh

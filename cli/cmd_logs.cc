@@ -14,15 +14,9 @@ namespace {
 int RunLogs(Invocation& inv) {
   const std::vector<std::string>& args = inv.flags.args;
   if (args.size() != 1) return inv.Fail("expected 'logs NAME [-c CONTAINER]'.");
-  std::string name = args.front();
-  if (auto slash = name.find('/'); slash != std::string::npos) {
-    const api::KindInfo* kind = api::FindKind(name.substr(0, slash));
-    if (!kind || kind->kind != "Sandbox") {
-      return inv.Fail("logs are only available for sandboxes, not \"" + name.substr(0, slash) +
-                      "\"");
-    }
-    name = name.substr(slash + 1);
-  }
+  std::optional<std::string> target = inv.SandboxTarget(args.front(), "logs");
+  if (!target) return 1;
+  const std::string& name = *target;
   std::vector<std::pair<std::string, std::string>> q;
   if (inv.flags.Has("container")) q.emplace_back("container", inv.flags.String("container"));
   if (inv.flags.Bool("follow")) q.emplace_back("follow", "true");

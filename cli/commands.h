@@ -73,6 +73,10 @@ struct Invocation {
   // The kind named on the command line, or nullptr after printing
   // `error: the server doesn't have a resource type "foo"`.
   const api::KindInfo* ResolveKind(std::string_view name);
+  // The sandbox a command targets: NAME, sandbox/NAME, or sandboxclaim/NAME
+  // (the sandbox bound to that claim). Prints the error and returns nullopt
+  // for another kind or an unbound claim; `verb` words the error.
+  std::optional<std::string> SandboxTarget(const std::string& arg, std::string_view verb);
   // The namespace for a kind: "" for cluster-scoped kinds.
   std::string NamespaceFor(const api::KindInfo& kind) const { return kind.namespaced ? ns : ""; }
   // GETs each named object; a failure is printed, sets *rc to 1, and the

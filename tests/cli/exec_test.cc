@@ -198,7 +198,7 @@ TEST(ExecCommandTest, UsageErrorsSendNothing) {
       {{"exec", "sb1", "--bad", "--", "ls"},
        "error: unknown flag: --bad\nSee 'sbx exec --help' for usage.\n"},
       {{"exec", "secret/x", "--", "ls"},
-       "error: exec is only supported for sandboxes, not \"secret\"\n"},
+       "error: exec is only supported for sandboxes and sandbox claims, not \"secret\"\n"},
   };
   for (const auto& c : cases) {
     auto r = RunCli(c.args, server.socket_path());
