@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "common/fs.h"
 #include "common/strings.h"
 #include "common/time.h"
 #include "tests/integration/suite.h"
@@ -140,6 +141,8 @@ TEST_F(ClaimsTest, WarmClaimAdoptsARunningMemberAndThePoolRefills) {
   EXPECT_EQ(cs["restartCount"], 0);
   EXPECT_EQ(cs["state"]["running"]["startedAt"], started[name]);
   EXPECT_EQ(d().Sbx("exec -n " + ns + " " + name + " -- echo ok").out, "ok\n");
+  EXPECT_EQ(d().Sbx("exec -n " + ns + " sandboxclaim/alice -- echo ok").out, "ok\n");
+  EXPECT_NE(d().Sbx("logs -n " + ns + " sandboxclaim/alice").code, 1);
   EXPECT_NE(d().Sbx("describe sandboxclaim alice -n " + ns).out.find("SandboxAdopted"),
             std::string::npos);
 
@@ -165,6 +168,28 @@ TEST_F(ClaimsTest, WarmClaimAdoptsARunningMemberAndThePoolRefills) {
   ASSERT_EQ(d().Sbx("delete sandboxclaim alice -n " + ns).code, 0);
   WaitGone("sandbox " + name + " -n " + ns);
   EXPECT_EQ(d().Runsc("list").find(name), std::string::npos);
+}
+
+// The README's examples: a pool of three, a claim, exec through the claim.
+TEST_F(ClaimsTest, ReadmeExamplesWork) {
+  auto example = [](const std::string& file) {
+    auto read = ReadFile(Daemon::SourceDir() + "/examples/" + file);
+    std::string text = read.ok() ? *read : "";
+    for (size_t at; (at = text.find("demo/busybox:latest")) != std::string::npos;) {
+      text.replace(at, std::string("demo/busybox:latest").size(), kTestImage);
+    }
+    return text;
+  };
+  Apply(example("warm-pool.yaml"));
+  WaitPoolReady("default", "shell", 3);
+  Apply(example("claim.yaml"));
+  WaitClaimReady("default", "task-42", 10);
+  EXPECT_EQ(d().Sbx("exec sandboxclaim/task-42 -- echo hello").out, "hello\n");
+  ASSERT_EQ(d().Sbx("delete sandboxclaim task-42").code, 0);
+  ASSERT_EQ(d().Sbx("delete swp shell").code, 0);
+  EXPECT_TRUE(d().WaitFor("sandboxes", 60000, [&](const json& j) {
+    return j.value("items", json::array()).empty();
+  }));
 }
 
 // replicas 0 is the cold-only pool: a claim creates a Sandbox named after it.
@@ -242,6 +267,8 @@ TEST_F(ClaimsTest, ClaimsAreRejectedOrColdStartedByTheTemplatesPolicies) {
     }
     EXPECT_NE(msg.find(w.message), std::string::npos) << w.claim << ": " << msg;
     EXPECT_EQ(d().Sbx("get sandbox " + std::string(w.claim) + " -n " + ns).code, 1) << w.claim;
+    CmdResult e = d().Sbx("exec -n " + ns + " sandboxclaim/" + w.claim + " -- true");
+    EXPECT_NE(e.err.find("is not bound to a sandbox yet"), std::string::npos) << e.err;
   }
   // Allowed policies: a cold start with the claim's env and extra volume; the
   // pool's warm member is left alone.
