@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -84,18 +85,20 @@ Flags:
   --sbxd-flag FLAG    extra sbxd flag (repeatable), e.g. --sbxd-flag=--workers=8
   --help              this text
 
-Sizing (2 vCPU, 24 GiB, runsc 20240729): an idle pool member costs about
-20 MB of host memory and 37 host threads under ptrace. Under systrap an idle
-gVisor sandbox keeps ~3% of a core busy (the sentry and its stubs poll), so a
-few dozen idle members saturate 2 cores and the run would measure CPU
-starvation; ptrace idles at ~0.05% of a core per member, so it is the
-default. Every warm claim keeps its member, so the run peaks at about
-max(pool, claims) + what refills: the defaults need ~20 GiB and ~40k
-threads. The bench checks MemAvailable first (20 MB per member before it has
-measured, its own figure after the fill) and raises kernel.pid_max for the
-run when the threads would not fit, restoring it at exit. A full default run
-takes about 12 minutes and the whole machine; start with e.g.
---rate 10 --seconds 5.
+Sizing (2 vCPU, 24 GiB, runsc 20240729, measured by this bench): an idle
+pool member costs 15-17 MB of host memory and 37 host threads under ptrace.
+Under systrap an idle gVisor sandbox keeps ~3% of a core busy (its stubs
+poll), so a few dozen idle members saturate 2 cores and the run would
+measure CPU starvation; ptrace idles at ~0.05-0.1% of a core per member, so
+it is the default. Every warm claim keeps its member, so the run peaks at
+about max(pool, claims) + what refills: the defaults need ~18 GiB and ~40k
+threads (kernel.pid_max is 32768 here). The bench checks MemAvailable first
+(20 MB per member before it has measured, its own figure after the fill),
+stops filling below --mem-reserve-mb, and raises kernel.pid_max for the run
+when the threads would not fit, restoring it at exit. The pool fills at
+~3 members/s while small and ~1.5/s on average up to 1000, and 1000 claimed
+sandboxes take minutes to tear down: a full default run took ~45 minutes and
+the whole machine. Start with e.g. --rate 10 --seconds 3 --pool 30.
 )";
 
 std::atomic<bool> g_stop{false};
@@ -472,6 +475,30 @@ class PoolBook {
     return out;
   }
 
+  // The lowest readyReplicas seen in [from, to].
+  int MinReady(const std::string& pool, Clock::time_point from, Clock::time_point to) {
+    std::lock_guard<std::mutex> l(mu_);
+    int at_from = 0, low = std::numeric_limits<int>::max();
+    for (const auto& s : samples_[pool]) {
+      if (s.at > to) break;
+      if (s.at <= from) {
+        at_from = s.ready;
+      } else {
+        low = std::min(low, s.ready);
+      }
+    }
+    return std::min(at_from, low);
+  }
+
+  // When readyReplicas first reached n (nullopt if it has not).
+  std::optional<Clock::time_point> Reached(const std::string& pool, int n) {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& s : samples_[pool]) {
+      if (s.ready >= n) return s.at;
+    }
+    return std::nullopt;
+  }
+
   // Waits until readyReplicas >= n, the deadline, or the stop flag; returns
   // the last sample.
   Sample WaitReady(const std::string& pool, int n, Clock::time_point deadline) {
@@ -810,6 +837,19 @@ class Bench {
                 load_at_start, sysconf(_SC_NPROCESSORS_ONLN));
     std::printf("pool fill      0 -> %d Ready in %.1f s: %.2f members/s; %s\n", o_.pool, fill_s,
                 fill_s > 0 ? o_.pool / fill_s : 0.0, CpuText(fill_cpu0, fill_cpu1).c_str());
+    if (o_.pool >= 10) {
+      // Fill rate by tenths of the pool: whether it slows as the pool grows.
+      std::printf("               by tenth of the pool (members/s):");
+      Clock::time_point prev = fill0;
+      for (int k = 1; k <= 10; ++k) {
+        auto at = pools_book_.Reached(kWarmPool, o_.pool * k / 10);
+        if (!at) break;
+        double secs = Ms(prev, *at) / 1000;
+        std::printf(" %.2f", secs > 0 ? (o_.pool * k / 10 - o_.pool * (k - 1) / 10) / secs : 0.0);
+        prev = *at;
+      }
+      std::printf("\n");
+    }
     if (o_.pool > 0) {
       std::printf("per member     %.1f MB host memory (MemAvailable; PSS %.1f MB), %ld host threads; "
                   "idle pool: sbxd + members %.1f%% of one core (%.3f%% per member)\n",
@@ -879,14 +919,21 @@ class Bench {
     std::printf("warm claims    %d sent over %.1f s (send lag behind schedule p99 %.2f ms, max %.2f ms); "
                 "POST p50 %.2f ms p99 %.2f ms\n",
                 claims, Ms(first_sched, last_sent) / 1000, lag.p99, lag.max, post.p50, post.p99);
-    std::printf("               %zu Ready (%d adopted warm, %d cold-started because the pool was empty), "
-                "%d not Ready within %d s, %d refused%s%s\n",
-                warm.n, adopted, cold_fallback, not_ready, o_.ready_timeout, failed,
-                first_error.empty() ? "" : ": ", first_error.substr(0, 200).c_str());
-    std::printf("               %s\n", CpuText(run_cpu0, run_cpu1).c_str());
+    std::printf("               %zu Ready: %d adopted a member, %d cold-started (no member adopted within the "
+                "claim's warm wait; lowest readyReplicas during the run %d); %d not Ready within %d s; %d refused%s%s\n",
+                warm.n, adopted, cold_fallback, pools_book_.MinReady(kWarmPool, first_sched, run_end), not_ready,
+                o_.ready_timeout, failed, first_error.empty() ? "" : ": ", first_error.substr(0, 200).c_str());
+    std::printf("               %s; sbxd CPU per claim %.2f ms\n", CpuText(run_cpu0, run_cpu1).c_str(),
+                claims > 0 ? 1000.0 * static_cast<double>(run_cpu1.sbxd - run_cpu0.sbxd) /
+                                 static_cast<double>(sysconf(_SC_CLK_TCK)) / claims
+                           : 0.0);
     std::printf("claim->Ready   warm  p50 %8.2f ms  p99 %8.2f ms  max %8.2f ms  (all %zu Ready claims)\n",
                 warm.p50, warm.p99, warm.max, warm.n);
-    std::printf("               of which POST reply -> Ready event p50 %.2f ms p99 %.2f ms; by %d s window of send time:",
+    if (cold_fallback > 0) {
+      std::printf("               adopted only  p50 %8.2f ms  p99 %8.2f ms  max %8.2f ms\n", warm_only.p50,
+                  warm_only.p99, warm_only.max);
+    }
+    std::printf("               POST reply -> Ready event p50 %.2f ms p99 %.2f ms; by %d s window of send time:",
                 after_reply.p50, after_reply.p99, kWindowS);
     for (size_t w = 0; w < by_window.size(); ++w) {
       if (by_window[w].empty()) continue;
@@ -894,10 +941,6 @@ class Bench {
       std::printf("%s %zu-%zu s p50 %.1f p99 %.1f", w ? " |" : "", w * kWindowS, (w + 1) * kWindowS, ws.p50, ws.p99);
     }
     std::printf("\n");
-    if (cold_fallback > 0) {
-      std::printf("               adopted only p50 %8.2f ms  p99 %8.2f ms  max %8.2f ms\n", warm_only.p50,
-                  warm_only.p99, warm_only.max);
-    }
     std::printf("               cold  p50 %8.2f ms  p99 %8.2f ms  max %8.2f ms  (%zu sequential, pool with replicas 0)\n",
                 cold.p50, cold.p99, cold.max, cold.n);
     std::printf("raw runsc      pod recipe (pause + container) create+start p50 %8.2f ms  p99 %8.2f ms  max %8.2f ms  (%zu, interleaved with the cold claims)\n",
@@ -929,36 +972,35 @@ class Bench {
       }
     }
     api_.Do("DELETE", std::string(kExt) + "sandboxtemplates/" + kTemplate, "", &r);
-    // Deleting the claims and pools deletes their sandboxes; whatever the
-    // daemon has not deleted once that stops progressing is deleted
-    // directly, so that none is left for the harness's slow fallback
-    // (`runsc delete --force` per container after sbxd is gone).
+    // Deleting the claims and pools deletes their sandboxes (the daemon
+    // marks them for deletion, then tears their pods down). A sandbox still
+    // unmarked after 30 s is deleted directly, so that none is left for the
+    // harness's slow fallback (`runsc delete --force` per container after
+    // sbxd is gone); then the bench waits as long as the teardown progresses.
     auto t0 = Clock::now();
-    size_t first = SandboxCount(), left = first;
-    auto last_progress = t0;
-    while (left > 0 && Clock::now() - last_progress < std::chrono::seconds(30)) {
+    SandboxState st = Sandboxes();
+    size_t first = st.count, direct = 0;
+    while (!st.unmarked.empty() && Clock::now() - t0 < std::chrono::seconds(30)) {
       std::this_thread::sleep_for(std::chrono::seconds(1));
-      size_t now_left = SandboxCount();
-      if (now_left < left) last_progress = Clock::now();
-      left = now_left;
+      st = Sandboxes();
     }
-    size_t direct = 0;
-    if (left > 0 && api_.Do("GET", kSandboxes, "", &r) && r.status == 200) {
-      Json list = Json::parse(r.body, nullptr, false);
-      for (const auto& item : list.is_discarded() ? Json::array() : list.value("items", Json::array())) {
-        Reply dr;
-        api_.Do("DELETE", std::string(kSandboxes) + "/" + item["metadata"].value("name", ""), "", &dr);
-        ++direct;
-      }
-      auto deadline = Clock::now() + std::chrono::seconds(60) + std::chrono::milliseconds(500) * left;
-      while (left > 0 && Clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::seconds(1));
-        left = SandboxCount();
-      }
+    for (const auto& name : st.unmarked) {
+      api_.Do("DELETE", std::string(kSandboxes) + "/" + name, "", &r);
+      ++direct;
+    }
+    size_t left = st.count;
+    auto last_progress = Clock::now();
+    while (left > 0 && Clock::now() - last_progress < std::chrono::seconds(60)) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      SandboxState now = Sandboxes();
+      if (!now.ok) continue;
+      if (now.count < left) last_progress = Clock::now();
+      left = now.count;
     }
     if (first > 0) {
-      std::printf("teardown       %zu sandboxes deleted in %.1f s", first - left, Ms(t0, Clock::now()) / 1000);
-      if (direct > 0) std::printf("; %zu were still there after their claims and pools were deleted and were deleted directly", direct);
+      std::printf("teardown       %zu sandboxes deleted in %.1f s (%.2f/s)", first - left, Ms(t0, Clock::now()) / 1000,
+                  (first - left) / std::max(0.001, Ms(t0, Clock::now()) / 1000));
+      if (direct > 0) std::printf("; %zu not marked for deletion 30 s after their claims and pools were deleted, deleted directly", direct);
       if (left > 0) std::printf("; %zu left for the daemon's shutdown to force-delete", left);
       std::printf("\n");
     }
@@ -982,11 +1024,24 @@ class Bench {
     return true;
   }
 
-  size_t SandboxCount() {
+  struct SandboxState {
+    bool ok = false;
+    size_t count = 0;
+    std::vector<std::string> unmarked;  // no deletionTimestamp yet
+  };
+
+  SandboxState Sandboxes() {
+    SandboxState st;
     Reply r;
-    if (!api_.Do("GET", kSandboxes, "", &r) || r.status != 200) return 0;
+    if (!api_.Do("GET", kSandboxes, "", &r) || r.status != 200) return st;
     Json list = Json::parse(r.body, nullptr, false);
-    return list.is_discarded() ? 0 : list.value("items", Json::array()).size();
+    if (list.is_discarded()) return st;
+    st.ok = true;
+    for (const auto& item : list.value("items", Json::array())) {
+      ++st.count;
+      if (!item["metadata"].contains("deletionTimestamp")) st.unmarked.push_back(item["metadata"].value("name", ""));
+    }
+    return st;
   }
 
   // Waits until the sandbox `name` no longer exists.
