@@ -181,16 +181,19 @@ Status WarmPoolController::ReconcilePool(const api::Object& pool) {
     active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
   };
 
-  // Members that cannot become Ready: delete them and back off.
+  // Members that cannot become Ready: delete them and back off. Failures
+  // during a back-off period (members started before it) do not lengthen it.
   for (size_t i = 0; i < active.size();) {
     const SandboxSummary& m = active[i];
     if (m.failure.empty()) {
       ++i;
       continue;
     }
-    ++st.failures;
-    auto delay = options_.backoff_initial * (1LL << std::min(st.failures - 1, 20));
-    st.backoff_until = now + std::min<std::chrono::milliseconds>(delay, options_.backoff_max);
+    if (now >= st.backoff_until) {
+      ++st.failures;
+      auto delay = options_.backoff_initial * (1LL << std::min(st.failures - 1, 20));
+      st.backoff_until = now + std::min<std::chrono::milliseconds>(delay, options_.backoff_max);
+    }
     st.last_failure = "member " + m.name + " failed: " + m.failure;
     Event(pool, "Warning", kNotProgressing, st.last_failure);
     SBX_RETURN_IF_ERROR(DeleteMember(m));

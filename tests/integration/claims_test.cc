@@ -410,7 +410,7 @@ TEST_F(ClaimsTest, BrokenTemplatesBackOffAndUnreadyMembersAreReplaced) {
   std::string describe = d().Sbx("describe swp pool -n " + ns).out;
   EXPECT_NE(describe.find("test/missing:1"), std::string::npos) << describe;
   EXPECT_NE(describe.find("WarmPoolNotProgressing"), std::string::npos) << describe;
-  // Over 6 s of back-off (1, 2, 4 s) at most a handful of members were tried.
+  // Over 6 s of back-off (1, 2, 4 s) only a handful of members were tried.
   std::this_thread::sleep_for(std::chrono::seconds(6));
   json events = json::parse(d().Sbx("get events -n " + ns + " -o json").out, nullptr, false);
   int failures = 0;
@@ -418,7 +418,7 @@ TEST_F(ClaimsTest, BrokenTemplatesBackOffAndUnreadyMembersAreReplaced) {
     if (e.value("reason", "") == "WarmPoolNotProgressing") failures += e.value("count", 1);
   }
   EXPECT_GE(failures, 2);
-  EXPECT_LE(failures, 6);
+  EXPECT_LE(failures, 8);
   EXPECT_LE(List("sandboxes", ns).size(), 1u);
 
   // Fixed template: the pool fills (after at most one back-off period).
