@@ -306,20 +306,24 @@ Result<bool> ClaimController::AdoptWarm(Pass& p, const api::Object& pool,
                                         const api::Object& tmpl) {
   const bool recreate = api::WarmPoolSpecOf(pool).update_strategy == "Recreate";
   const std::string hash = recreate ? api::BlueprintHash(tmpl) : "";
-  std::vector<SandboxSummary> candidates;
-  for (auto& m : index_.OwnedBy(pool.metadata.uid)) {
-    if (m.owner_kind != api::kWarmPoolKind || !m.ready || m.deleting || !m.failure.empty()) {
-      continue;
+  // The oldest adoptable member nobody else is adopting right now, reserved
+  // for this claim; read fresh from the index after every lost race, since
+  // each commit updates it.
+  auto next_candidate = [&]() -> std::optional<SandboxSummary> {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& m : index_.OwnedBy(pool.metadata.uid)) {
+      if (m.owner_kind != api::kWarmPoolKind || !m.ready || m.deleting || !m.failure.empty()) {
+        continue;
+      }
+      if (recreate && m.template_hash != hash) continue;
+      if (reserved_.insert(m.uid).second) return m;
     }
-    if (recreate && m.template_hash != hash) continue;
-    candidates.push_back(std::move(m));
-  }
-  int attempts = 0;
-  for (const auto& m : candidates) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (!reserved_.insert(m.uid).second) continue;
-    }
+    return std::nullopt;
+  };
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    std::optional<SandboxSummary> candidate = next_candidate();
+    if (!candidate) return false;
+    const SandboxSummary& m = *candidate;
     api::Object adopted;
     Status s = store_.Transact([&](store::Txn& t) -> Status {
       store::ObjectKey sb_key{kSandboxGroup, api::kSandboxKind, m.namespace_, m.name};
@@ -362,7 +366,6 @@ Result<bool> ClaimController::AdoptWarm(Pass& p, const api::Object& pool,
       return true;
     }
     if (s.code() != Code::kFailedPrecondition) return s;
-    if (++attempts >= 3) break;
   }
   return false;
 }
