@@ -594,12 +594,20 @@ void SandboxRuntime::RemoveStaleCgroups(const std::set<std::string>& live_ids,
   }
   roots.push_back(JoinPath(options_.cgroup_root, kCgroupParent));  // cgroup v2
   for (const auto& root : roots) {
+    if (!only.empty()) {
+      // One pod's cgroup: no need to look at every other pod's (a pool of
+      // a thousand members would make each start list them all).
+      std::string path = JoinPath(root, only);
+      if (!live_ids.count(only) && ::rmdir(path.c_str()) == 0) {
+        SBX_LOG(kInfo) << "removed stale cgroup " << path;
+      }
+      continue;
+    }
     auto ids = ListDir(root);
     if (!ids.ok()) continue;
     for (const auto& id : *ids) {
       std::string path = JoinPath(root, id);
       if (!IsDirectory(path) || live_ids.count(id) || !id.starts_with("sbx-")) continue;
-      if (!only.empty() && id != only) continue;
       // rmdir only succeeds on an empty cgroup: a live process keeps it.
       if (::rmdir(path.c_str()) == 0) SBX_LOG(kInfo) << "removed stale cgroup " << path;
     }
