@@ -18,36 +18,10 @@ struct Target {
 // Targets from the positional arguments; prints the error and returns
 // nullopt on a usage error.
 std::optional<std::vector<Target>> TargetsFromArgs(Invocation& inv) {
-  const std::vector<std::string>& args = inv.flags.args;
+  std::optional<std::vector<NamedObject>> objects = ResolveNamedObjects(inv);
+  if (!objects) return std::nullopt;
   std::vector<Target> targets;
-  if (args.empty()) {
-    inv.Fail("You must provide one or more resources by argument or filename.");
-    return std::nullopt;
-  }
-  if (args.front().find('/') != std::string::npos) {
-    for (const auto& a : args) {
-      size_t slash = a.find('/');
-      if (slash == std::string::npos) {
-        inv.Fail(
-            "there is no need to specify a resource type as a separate argument when "
-            "passing arguments in resource/name form");
-        return std::nullopt;
-      }
-      const api::KindInfo* kind = inv.ResolveKind(a.substr(0, slash));
-      if (!kind) return std::nullopt;
-      targets.push_back({*kind, inv.NamespaceFor(*kind), a.substr(slash + 1)});
-    }
-    return targets;
-  }
-  const api::KindInfo* kind = inv.ResolveKind(args.front());
-  if (!kind) return std::nullopt;
-  if (args.size() == 1) {
-    inv.Fail("resource(s) were provided, but no name was specified");
-    return std::nullopt;
-  }
-  for (size_t i = 1; i < args.size(); ++i) {
-    targets.push_back({*kind, inv.NamespaceFor(*kind), args[i]});
-  }
+  for (const auto& o : *objects) targets.push_back({*o.kind, o.ns, o.name});
   return targets;
 }
 
