@@ -3,8 +3,11 @@
 #ifndef SBX_STORE_INTERNAL_H_
 #define SBX_STORE_INTERNAL_H_
 
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "api/kinds.h"
@@ -13,6 +16,28 @@
 #include "store/store.h"
 
 namespace sbx::store {
+
+namespace internal {
+
+// Objects as last committed, decoded, so that reads skip SQLite and JSON
+// parsing. Kept coherent by the Store: filled by reads and updated by
+// commits only while the Store's lock is held, so it never holds a version
+// older than the database's; read under its own lock. Not for Events.
+class ObjectCache {
+ public:
+  static std::string Key(std::string_view group, std::string_view kind, std::string_view ns,
+                         std::string_view name);
+  std::shared_ptr<const api::Object> Find(const std::string& key) const;
+  void Put(const std::string& key, std::shared_ptr<const api::Object> obj);
+  void Erase(const std::string& key);
+  void Clear();
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<const api::Object>> objects_;
+};
+
+}  // namespace internal
 
 // What a running transaction works with. Lives on the stack of Store::RunTxn.
 struct Txn::State {
@@ -23,6 +48,11 @@ struct Txn::State {
   std::vector<WatchEvent> pending;
   // When orphaned events were last collected (a Store field, guarded by its lock).
   TimePoint* last_event_gc;
+  // ObjectCache::Key of each pending event's object ("" for Events).
+  std::vector<std::string> pending_keys;
+  // The Store's cache; committed state only, so not consulted for objects
+  // this transaction wrote.
+  internal::ObjectCache* cache = nullptr;
 };
 
 namespace internal {
@@ -41,8 +71,9 @@ Result<int64_t> NextResourceVersion(Txn::State& s);
 Result<int64_t> ReadResourceVersion(Db& db);
 // Appends to the watch log, compacts it to the retention, and queues the
 // event for the listeners.
+// `text` is obj's JSON when the caller has it already (empty: serialised here).
 Status LogWatchEvent(Txn::State& s, WatchEventType type, int64_t rv, std::string_view group,
-                     std::string_view kind, const api::Object& obj);
+                     std::string_view kind, const api::Object& obj, std::string_view text = {});
 
 // Runs `op` inside a savepoint so that a failed operation inside a larger
 // transaction leaves nothing behind, including its queued watch events.

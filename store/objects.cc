@@ -50,8 +50,40 @@ Result<int64_t> ReadResourceVersion(Db& db) {
   return stmt.ColumnInt(0);
 }
 
+std::string ObjectCache::Key(std::string_view group, std::string_view kind, std::string_view ns,
+                             std::string_view name) {
+  std::string key;
+  key.reserve(group.size() + kind.size() + ns.size() + name.size() + 3);
+  key.append(group).push_back('\0');
+  key.append(kind).push_back('\0');
+  key.append(ns).push_back('\0');
+  key.append(name);
+  return key;
+}
+
+std::shared_ptr<const api::Object> ObjectCache::Find(const std::string& key) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = objects_.find(key);
+  return it == objects_.end() ? nullptr : it->second;
+}
+
+void ObjectCache::Put(const std::string& key, std::shared_ptr<const api::Object> obj) {
+  std::lock_guard<std::mutex> l(mu_);
+  objects_[key] = std::move(obj);
+}
+
+void ObjectCache::Erase(const std::string& key) {
+  std::lock_guard<std::mutex> l(mu_);
+  objects_.erase(key);
+}
+
+void ObjectCache::Clear() {
+  std::lock_guard<std::mutex> l(mu_);
+  objects_.clear();
+}
+
 Status LogWatchEvent(Txn::State& s, WatchEventType type, int64_t rv, std::string_view group,
-                     std::string_view kind, const Object& obj) {
+                     std::string_view kind, const Object& obj, std::string_view text) {
   SBX_ASSIGN_OR_RETURN(Stmt insert,
                        s.db.Prepare("INSERT INTO watch_log "
                                     "(resource_version, type, grp, kind, namespace, object) "
@@ -61,7 +93,7 @@ Status LogWatchEvent(Txn::State& s, WatchEventType type, int64_t rv, std::string
                           .Bind(3, group)
                           .Bind(4, kind)
                           .Bind(5, obj.metadata.namespace_)
-                          .Bind(6, obj.ToJson().dump())
+                          .Bind(6, text.empty() ? obj.ToJson().dump() : std::string(text))
                           .Run());
   // Every resourceVersion has exactly one log entry, so keeping the newest N
   // entries means keeping the versions above rv - N.
@@ -76,15 +108,24 @@ Status LogWatchEvent(Txn::State& s, WatchEventType type, int64_t rv, std::string
     SBX_RETURN_IF_ERROR(raise.Bind(1, floor).Run());
   }
   s.pending.push_back(WatchEvent{type, rv, obj});
+  s.pending_keys.push_back(IsEventKind(group, kind)
+                               ? std::string()
+                               : ObjectCache::Key(group, kind, obj.metadata.namespace_,
+                                                  obj.metadata.name));
   return Status::Ok();
 }
 
 Status Atomically(Txn::State& s, const std::function<Status()>& op) {
   size_t pending_before = s.pending.size();
-  SBX_RETURN_IF_ERROR(s.db.Exec("SAVEPOINT op"));
+  auto run = [&](std::string_view sql) -> Status {
+    SBX_ASSIGN_OR_RETURN(Stmt stmt, s.db.Prepare(sql));
+    return stmt.Run();
+  };
+  SBX_RETURN_IF_ERROR(run("SAVEPOINT op"));
   Status st = op();
-  if (st.ok()) return s.db.Exec("RELEASE op");
+  if (st.ok()) return run("RELEASE op");
   s.pending.resize(pending_before);
+  s.pending_keys.resize(pending_before);
   Status undo = s.db.Exec("ROLLBACK TO op; RELEASE op");
   if (!undo.ok()) return st.Annotate("(undo failed: " + undo.message() + ")");
   return st;
@@ -164,13 +205,29 @@ Result<std::optional<Object>> Load(Db& db, const KindInfo& k, std::string_view n
   return std::optional<Object>(std::move(obj));
 }
 
-Result<Object> LoadExisting(Db& db, const KindInfo& k, std::string_view ns, std::string_view name) {
-  SBX_ASSIGN_OR_RETURN(std::optional<Object> obj, Load(db, k, ns, name));
+// Load, served from the Store's cache when the transaction has not written
+// the object itself.
+Result<std::optional<Object>> LoadCached(Txn::State& s, const KindInfo& k, std::string_view ns,
+                                         std::string_view name) {
+  if (s.cache == nullptr) return Load(s.db, k, ns, name);
+  std::string key = internal::ObjectCache::Key(k.group, k.kind, ns, name);
+  if (std::find(s.pending_keys.begin(), s.pending_keys.end(), key) != s.pending_keys.end()) {
+    return Load(s.db, k, ns, name);
+  }
+  if (auto hit = s.cache->Find(key)) return std::optional<Object>(*hit);
+  SBX_ASSIGN_OR_RETURN(std::optional<Object> obj, Load(s.db, k, ns, name));
+  if (obj) s.cache->Put(key, std::make_shared<const Object>(*obj));
+  return obj;
+}
+
+Result<Object> LoadExisting(Txn::State& s, const KindInfo& k, std::string_view ns,
+                            std::string_view name) {
+  SBX_ASSIGN_OR_RETURN(std::optional<Object> obj, LoadCached(s, k, ns, name));
   if (!obj) return ObjectNotFound(k, name);
   return std::move(*obj);
 }
 
-Status Insert(Db& db, const KindInfo& k, const Object& obj, int64_t rv) {
+Status Insert(Db& db, const KindInfo& k, const Object& obj, int64_t rv, const std::string& text) {
   SBX_ASSIGN_OR_RETURN(Stmt stmt, db.Prepare("INSERT INTO objects "
                                              "(grp, kind, namespace, name, uid, "
                                              "resource_version, object) "
@@ -181,16 +238,16 @@ Status Insert(Db& db, const KindInfo& k, const Object& obj, int64_t rv) {
       .Bind(4, obj.metadata.name)
       .Bind(5, obj.metadata.uid)
       .Bind(6, rv)
-      .Bind(7, obj.ToJson().dump())
+      .Bind(7, text)
       .Run();
 }
 
-Status Replace(Db& db, const KindInfo& k, const Object& obj, int64_t rv) {
+Status Replace(Db& db, const KindInfo& k, const Object& obj, int64_t rv, const std::string& text) {
   SBX_ASSIGN_OR_RETURN(Stmt stmt, db.Prepare("UPDATE objects SET resource_version = ?, object = ? "
                                              "WHERE grp = ? AND kind = ? AND namespace = ? "
                                              "AND name = ?"));
   return stmt.Bind(1, rv)
-      .Bind(2, obj.ToJson().dump())
+      .Bind(2, text)
       .Bind(3, k.group)
       .Bind(4, k.kind)
       .Bind(5, obj.metadata.namespace_)
@@ -213,18 +270,19 @@ Status Remove(Db& db, const KindInfo& k, const Object& obj) {
 Status Write(Txn::State& s, const KindInfo& k, WatchEventType type, Object& obj) {
   SBX_ASSIGN_OR_RETURN(int64_t rv, internal::NextResourceVersion(s));
   obj.metadata.resource_version = std::to_string(rv);
+  const std::string text = obj.ToJson().dump();
   switch (type) {
     case WatchEventType::kAdded:
-      SBX_RETURN_IF_ERROR(Insert(s.db, k, obj, rv));
+      SBX_RETURN_IF_ERROR(Insert(s.db, k, obj, rv, text));
       break;
     case WatchEventType::kModified:
-      SBX_RETURN_IF_ERROR(Replace(s.db, k, obj, rv));
+      SBX_RETURN_IF_ERROR(Replace(s.db, k, obj, rv, text));
       break;
     case WatchEventType::kDeleted:
       SBX_RETURN_IF_ERROR(Remove(s.db, k, obj));
       break;
   }
-  return internal::LogWatchEvent(s, type, rv, k.group, k.kind, obj);
+  return internal::LogWatchEvent(s, type, rv, k.group, k.kind, obj, text);
 }
 
 Json WithoutStatus(const Json& body) {
@@ -277,7 +335,7 @@ Result<Object> CreateIn(Txn::State& s, const Object& requested) {
     constexpr int kTries = 8;
     for (int i = 0; i < kTries && obj.metadata.name.empty(); ++i) {
       std::string candidate = obj.metadata.generate_name + RandomNameSuffix(5);
-      SBX_ASSIGN_OR_RETURN(auto existing, Load(s.db, *k, obj.metadata.namespace_, candidate));
+      SBX_ASSIGN_OR_RETURN(auto existing, LoadCached(s, *k, obj.metadata.namespace_, candidate));
       if (!existing) obj.metadata.name = candidate;
     }
     if (obj.metadata.name.empty()) {
@@ -285,7 +343,7 @@ Result<Object> CreateIn(Txn::State& s, const Object& requested) {
                            "\": could not find a free name, try again");
     }
   } else {
-    SBX_ASSIGN_OR_RETURN(auto existing, Load(s.db, *k, obj.metadata.namespace_, obj.metadata.name));
+    SBX_ASSIGN_OR_RETURN(auto existing, LoadCached(s, *k, obj.metadata.namespace_, obj.metadata.name));
     if (existing) {
       return AlreadyExists(ResourceName(*k) + " \"" + obj.metadata.name + "\" already exists");
     }
@@ -308,7 +366,7 @@ Result<Object> GetIn(Txn::State& s, const ObjectKey& key) {
   const KindInfo* k = internal::FindKindByGroupKind(key.group, key.kind);
   if (k == nullptr) return KindNotServed(key.group, key.kind);
   SBX_ASSIGN_OR_RETURN(std::string ns, ScopeNamespace(*k, key.namespace_));
-  return LoadExisting(s.db, *k, ns, key.name);
+  return LoadExisting(s, *k, ns, key.name);
 }
 
 Result<ListResult> ListIn(Txn::State& s, std::string_view group, std::string_view kind,
@@ -344,7 +402,7 @@ Result<Object> UpdateIn(Txn::State& s, const Object& requested) {
   SBX_ASSIGN_OR_RETURN(const KindInfo* k, KindOf(requested));
   SBX_ASSIGN_OR_RETURN(std::string ns, ScopeNamespace(*k, requested.metadata.namespace_));
   if (requested.metadata.name.empty()) return Invalid("metadata.name: Required value");
-  SBX_ASSIGN_OR_RETURN(Object current, LoadExisting(s.db, *k, ns, requested.metadata.name));
+  SBX_ASSIGN_OR_RETURN(Object current, LoadExisting(s, *k, ns, requested.metadata.name));
   SBX_RETURN_IF_ERROR(CheckPreconditions(*k, current, requested));
 
   Object next = current;
@@ -380,7 +438,7 @@ Result<Object> UpdateStatusIn(Txn::State& s, const Object& requested) {
   }
   SBX_ASSIGN_OR_RETURN(std::string ns, ScopeNamespace(*k, requested.metadata.namespace_));
   if (requested.metadata.name.empty()) return Invalid("metadata.name: Required value");
-  SBX_ASSIGN_OR_RETURN(Object current, LoadExisting(s.db, *k, ns, requested.metadata.name));
+  SBX_ASSIGN_OR_RETURN(Object current, LoadExisting(s, *k, ns, requested.metadata.name));
   SBX_RETURN_IF_ERROR(CheckPreconditions(*k, current, requested));
 
   Object next = current;
@@ -400,7 +458,7 @@ Result<Object> DeleteIn(Txn::State& s, const ObjectKey& key, std::string_view pr
   const KindInfo* k = internal::FindKindByGroupKind(key.group, key.kind);
   if (k == nullptr) return KindNotServed(key.group, key.kind);
   SBX_ASSIGN_OR_RETURN(std::string ns, ScopeNamespace(*k, key.namespace_));
-  SBX_ASSIGN_OR_RETURN(Object obj, LoadExisting(s.db, *k, ns, key.name));
+  SBX_ASSIGN_OR_RETURN(Object obj, LoadExisting(s, *k, ns, key.name));
   if (!precondition_uid.empty() && precondition_uid != obj.metadata.uid) {
     return UidMismatch(precondition_uid, obj.metadata.uid);
   }

@@ -44,8 +44,18 @@ Status Configure(Db& db) {
   // In WAL mode NORMAL loses no committed transaction when the process dies;
   // only an OS crash or power loss can roll back the last commits, and the
   // database stays consistent either way.
-  return db.Exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON");
+  // The log is checkpointed by Store::CheckpointLoop, not by whichever
+  // commit happens to cross SQLite's threshold.
+  return db.Exec(
+      "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0");
 }
+
+// Checkpoint cadence: after this many commits, or this long, whichever
+// comes first; a log past kWalLimitPages (~64 MB) is checkpointed even if
+// that has to wait for writers.
+constexpr uint64_t kCheckpointCommits = 200;
+constexpr auto kCheckpointInterval = std::chrono::milliseconds(500);
+constexpr int64_t kWalLimitPages = 16384;
 
 Result<WatchEventType> ParseWatchEventType(std::string_view s) {
   if (s == "ADDED") return WatchEventType::kAdded;
@@ -78,12 +88,57 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& db_path, const Clo
   Status s = Configure(*db);
   if (s.ok()) s = MigrateTo(*db, LatestSchemaVersion());
   if (!s.ok()) return s.Annotate("open store " + db_path);
-  return std::unique_ptr<Store>(new Store(std::move(db), clock));
+  SBX_ASSIGN_OR_RETURN(std::unique_ptr<Db> checkpoint_db, Db::Open(db_path));
+  s = checkpoint_db->Exec("PRAGMA busy_timeout = " + std::to_string(kBusyTimeoutMs));
+  if (!s.ok()) return s.Annotate("open store " + db_path);
+  return std::unique_ptr<Store>(new Store(std::move(db), std::move(checkpoint_db), clock));
 }
 
-Store::Store(std::unique_ptr<Db> db, const Clock* clock) : db_(std::move(db)), clock_(clock) {}
+Store::Store(std::unique_ptr<Db> db, std::unique_ptr<Db> checkpoint_db, const Clock* clock)
+    : db_(std::move(db)),
+      clock_(clock),
+      cache_(std::make_unique<internal::ObjectCache>()),
+      checkpoint_db_(std::move(checkpoint_db)) {
+  checkpointer_ = std::thread([this] { CheckpointLoop(); });
+}
 
-Store::~Store() = default;
+Store::~Store() {
+  {
+    std::lock_guard<std::mutex> l(checkpoint_mu_);
+    stopping_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  checkpointer_.join();
+}
+
+// SQLite's automatic checkpoint runs inside the commit that crosses its
+// threshold, fsync included: with a few hundred commits a second that stalls
+// one write in tens for tens of milliseconds. Here a PASSIVE checkpoint from
+// a second connection copies what it can without blocking readers or
+// writers; the writers' next transaction starts the log over once it has
+// all been copied.
+void Store::CheckpointLoop() {
+  std::unique_lock<std::mutex> l(checkpoint_mu_);
+  while (!stopping_) {
+    checkpoint_cv_.wait_for(l, kCheckpointInterval, [this] {
+      return stopping_ || commits_.load() >= kCheckpointCommits;
+    });
+    if (stopping_) break;
+    if (commits_.exchange(0) == 0) continue;
+    l.unlock();
+    auto passive = checkpoint_db_->Prepare("PRAGMA wal_checkpoint(PASSIVE)");
+    Result<bool> row = passive.ok() ? passive->Step() : Result<bool>(passive.status());
+    if (!row.ok()) {
+      SBX_LOG(kWarning) << "store: checkpoint: " << row.status().ToString();
+    } else if (*row && passive->ColumnInt(1) > kWalLimitPages) {
+      passive = Result<Stmt>(Stmt());
+      // Readers kept the log from being reused: wait for them this once.
+      Status s = checkpoint_db_->Exec("PRAGMA wal_checkpoint(RESTART)");
+      if (!s.ok()) SBX_LOG(kWarning) << "store: checkpoint: " << s.ToString();
+    }
+    l.lock();
+  }
+}
 
 Status Store::RunTxn(bool write, const std::function<Status(Txn&)>& fn) {
   std::unique_lock<std::mutex> lock(db_mu_);
@@ -92,13 +147,23 @@ Status Store::RunTxn(bool write, const std::function<Status(Txn&)>& fn) {
   const int64_t deadline = MonotonicMillis() + kBusyTimeoutMs;
   auto with_retry = [&](const char* sql) -> Status {
     while (true) {
-      Status s = db_->Exec(sql);
+      // Prepared once and cached: sqlite3_exec would compile it every time.
+      auto stmt = db_->Prepare(sql);
+      Status s = stmt.ok() ? stmt->Run() : stmt.status();
       if (!IsBusy(s) || MonotonicMillis() >= deadline) return s;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   };
   SBX_RETURN_IF_ERROR(with_retry(write ? "BEGIN IMMEDIATE" : "BEGIN"));
-  Txn::State state{*db_, *clock_, watch_retention_, {}, &last_event_gc_};
+  {
+    // Another connection committed to the file: the cache may be stale.
+    auto version = db_->Prepare("PRAGMA data_version");
+    Result<bool> row = version.ok() ? version->Step() : Result<bool>(version.status());
+    int64_t v = row.ok() && *row ? version->ColumnInt(0) : -1;
+    if (v < 0 || v != data_version_) cache_->Clear();
+    data_version_ = v;
+  }
+  Txn::State state{*db_, *clock_, watch_retention_, {}, &last_event_gc_, {}, cache_.get()};
   Txn txn(&state);
   Status s = fn(txn);
   if (s.ok()) s = with_retry("COMMIT");
@@ -111,7 +176,17 @@ Status Store::RunTxn(bool write, const std::function<Status(Txn&)>& fn) {
     }
     return s;
   }
+  if (write && commits_.fetch_add(1) + 1 == kCheckpointCommits) checkpoint_cv_.notify_one();
   if (state.pending.empty()) return Status::Ok();
+  for (size_t i = 0; i < state.pending.size(); ++i) {
+    const std::string& key = state.pending_keys[i];
+    if (key.empty()) continue;
+    if (state.pending[i].type == WatchEventType::kDeleted) {
+      cache_->Erase(key);
+    } else {
+      cache_->Put(key, std::make_shared<const api::Object>(state.pending[i].object));
+    }
+  }
   uint64_t ticket = next_ticket_++;
   lock.unlock();
   Deliver(ticket, state.pending);
@@ -160,6 +235,15 @@ Result<api::Object> Store::Create(const api::Object& obj) {
 }
 
 Result<api::Object> Store::Get(const ObjectKey& key) {
+  if (!internal::IsEventKind(key.group, key.kind)) {
+    if (const api::KindInfo* k = internal::FindKindByGroupKind(key.group, key.kind)) {
+      const std::string& ns = k->namespaced ? key.namespace_ : std::string();
+      if (!ns.empty() || !k->namespaced) {
+        auto hit = cache_->Find(internal::ObjectCache::Key(k->group, k->kind, ns, key.name));
+        if (hit) return *hit;
+      }
+    }
+  }
   return TxnResult<api::Object>(false, [&](Txn& t) { return t.Get(key); });
 }
 

@@ -44,6 +44,9 @@
 namespace sbx::store {
 
 class Db;
+namespace internal {
+class ObjectCache;
+}
 
 struct ObjectKey {
   std::string group;       // "" for core kinds
@@ -189,7 +192,10 @@ class Store {
   void SetWatchLogRetention(int64_t entries);
 
  private:
-  Store(std::unique_ptr<Db> db, const Clock* clock);
+  Store(std::unique_ptr<Db> db, std::unique_ptr<Db> checkpoint_db, const Clock* clock);
+  // Copies the write-ahead log into the database file from its own
+  // connection, off the writers' path (see store.cc).
+  void CheckpointLoop();
   // Runs fn as a transaction: BEGIN IMMEDIATE for writes (retried while
   // another process holds the lock), a deferred BEGIN for reads.
   Status RunTxn(bool write, const std::function<Status(Txn&)>& fn);
@@ -201,7 +207,12 @@ class Store {
 
   std::unique_ptr<Db> db_;
   const Clock* clock_;
+  // Decoded objects as committed: Get is served from here without SQLite or
+  // the lock. Another connection's commits to the file are noticed (and the
+  // cache dropped) at this Store's next transaction.
+  std::unique_ptr<internal::ObjectCache> cache_;
   std::mutex db_mu_;  // guards db_ and the fields below it
+  int64_t data_version_ = -1;  // PRAGMA data_version when last checked
   int64_t watch_retention_ = 10000;
   TimePoint last_event_gc_{};
   // Commits that produced watch events take a ticket in commit order, under
@@ -218,6 +229,13 @@ class Store {
   std::mutex listeners_mu_;
   std::map<uint64_t, std::function<void(const WatchEvent&)>> listeners_;
   uint64_t next_listener_id_ = 1;
+
+  std::unique_ptr<Db> checkpoint_db_;
+  std::atomic<uint64_t> commits_{0};  // since the last checkpoint
+  std::mutex checkpoint_mu_;          // guards the fields below it
+  std::condition_variable checkpoint_cv_;
+  bool stopping_ = false;
+  std::thread checkpointer_;
 };
 
 }  // namespace sbx::store
