@@ -57,6 +57,7 @@ struct Flags {
   std::string seccomp_profile_root;  // default STATE_DIR/seccomp
   std::string default_seccomp = "RuntimeDefault";
   size_t warm_pool_max_starting = 0;  // default: 2 per CPU
+  bool warm_pool_idle_cpu = true;
   std::chrono::milliseconds warm_pool_readiness_grace{std::chrono::minutes(5)};
   std::chrono::milliseconds claim_warm_wait{2000};
   std::vector<std::string> allowed_label_domains{"sandbox.users.io"};
@@ -91,6 +92,10 @@ Flags:
                      containers that set none (default RuntimeDefault)
   --warm-pool-max-starting N  warm pool members booting at once, across all
                      pools (default 2 per CPU)
+  --warm-pool-cpu P  idle | normal: CPU priority of warm pool members until
+                     a claim adopts them; idle (default) boots and keeps them
+                     on CPU nothing else wants, so a refilling pool never
+                     slows claims or running sandboxes
   --warm-pool-readiness-grace D  a warm pool member not Ready this long is
                      replaced (a duration, e.g. 90s; default 5m)
   --claim-warm-wait D  how long a claim waits for a Ready warm pool member
@@ -189,6 +194,14 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
         return false;
       }
       f->warm_pool_max_starting = static_cast<size_t>(n);
+    } else if (a == "--warm-pool-cpu") {
+      std::string v;
+      if (!next(&v)) return false;
+      if (v != "idle" && v != "normal") {
+        std::fprintf(stderr, "sbxd: --warm-pool-cpu: must be idle or normal\n");
+        return false;
+      }
+      f->warm_pool_idle_cpu = v == "idle";
     } else if (a == "--warm-pool-readiness-grace" || a == "--claim-warm-wait") {
       std::string v;
       if (!next(&v)) return false;
@@ -345,6 +358,7 @@ int Run(const Flags& flags) {
 
   ControllerOptions co;
   co.workers = flags.workers;
+  co.idle_warm_members = flags.warm_pool_idle_cpu;
   SandboxController controller(**store, runtime, builder, volumes, clock, co);
   controller_ptr = &controller;
 

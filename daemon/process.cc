@@ -226,8 +226,16 @@ Result<pid_t> Reaper::Spawn(const SpawnOptions& opts, std::function<void(ExitSta
                             UniqueFd* pidfd) {
   if (opts.argv.empty() || opts.argv[0].empty()) return InvalidArgument("spawn: empty argv");
   Start();
-  const std::string& file = opts.argv[0];
-  std::vector<char*> argv = CStrings(opts.argv);
+  // glibc's posix_spawnattr_setschedpolicy accepts no SCHED_IDLE, so the
+  // child gets it from util-linux's chrt, which then execs the command.
+  std::vector<std::string> chrt_argv;
+  if (opts.idle_priority) {
+    chrt_argv = {"chrt", "--idle", "0"};
+    chrt_argv.insert(chrt_argv.end(), opts.argv.begin(), opts.argv.end());
+  }
+  const std::vector<std::string>& full_argv = opts.idle_priority ? chrt_argv : opts.argv;
+  const std::string& file = full_argv[0];
+  std::vector<char*> argv = CStrings(full_argv);
   std::vector<std::string> env_storage;
   std::vector<char*> envp;
   char** env = environ;
@@ -386,6 +394,7 @@ Result<oci::CommandResult> ReaperCommandRunner::Run(const oci::CommandSpec& spec
   opts.stdout_fd = spec.stdout_fd >= 0 ? spec.stdout_fd : out_w.get();
   opts.stderr_fd = spec.stderr_fd >= 0 ? spec.stderr_fd : err_w.get();
   opts.new_process_group = true;
+  opts.idle_priority = spec.idle_priority;
   SBX_ASSIGN_OR_RETURN(pid_t pid, Reaper::Get().Spawn(opts, [exit](ExitStatus st) {
     std::lock_guard<std::mutex> lock(exit->mu);
     exit->done = true;

@@ -55,6 +55,9 @@ class Reaper {
     // The child's 0/1/2; -1 is /dev/null. The caller keeps ownership.
     int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
     bool new_process_group = true;  // the child leads a new group (pgid == pid)
+    // SCHED_IDLE for the child (and what it forks): CPU only when idle.
+    // The child is started through chrt (util-linux), which sets it.
+    bool idle_priority = false;
   };
 
   // Spawns argv with default signal dispositions and an empty signal mask;

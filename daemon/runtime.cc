@@ -11,6 +11,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "daemon/cpu_priority.h"
 #include "daemon/pod_resources.h"
 #include "daemon/process.h"
 
@@ -69,11 +70,39 @@ std::string SandboxRuntime::ContainerId(const std::string& uid, const std::strin
   return oci::ContainerIdFor(uid + "/" + container);
 }
 
-Result<oci::CommandResult> SandboxRuntime::RunRunsc(std::vector<std::string> argv) {
+Result<oci::CommandResult> SandboxRuntime::RunRunsc(std::vector<std::string> argv, bool idle) {
   oci::CommandSpec spec;
   spec.argv = std::move(argv);
   spec.timeout = options_.runsc_timeout;
+  spec.idle_priority = idle;
   return runner_.Run(spec);
+}
+
+bool SandboxRuntime::Background(const std::string& uid) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = pods_.find(uid);
+  return it != pods_.end() && it->second.background;
+}
+
+Status SandboxRuntime::Foreground(const std::string& uid) {
+  std::string pod_id;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = pods_.find(uid);
+    if (it == pods_.end() || !it->second.background) return Status::Ok();
+    it->second.background = false;
+    pod_id = it->second.pod_id;
+  }
+  const std::string path = CgroupPath(pod_id);
+  Status s = SetCgroupIdle(path, false, options_.cgroup_root);
+  if (!s.ok() && s.code() != Code::kFailedPrecondition && s.code() != Code::kNotFound) {
+    return s.Annotate("foreground sandbox " + pod_id);
+  }
+  auto moved = ResetIdleThreads(path, options_.cgroup_root);
+  if (!moved.ok() && moved.status().code() != Code::kNotFound) {
+    return moved.status().Annotate("foreground sandbox " + pod_id);
+  }
+  return Status::Ok();
 }
 
 Status SandboxRuntime::DeleteContainer(const std::string& id, bool force) {
@@ -154,6 +183,7 @@ Status SandboxRuntime::StartPod(const std::string& uid, const PodLaunch& launch)
   create.timeout = options_.runsc_timeout;
   create.stdout_fd = devnull.get();
   create.stderr_fd = devnull.get();
+  create.idle_priority = launch.background;
   auto cr = runner_.Run(create);
   auto fail = [&](Status s) {
     {
@@ -179,10 +209,19 @@ Status SandboxRuntime::StartPod(const std::string& uid, const PodLaunch& launch)
     run.pod_id = id;
     run.sandbox_pid = pid;
     run.started_at = std::chrono::system_clock::now();
+    run.background = launch.background;
     pods_[uid] = run;
   }
   WatchPod(uid, id, pid, /*adopted=*/false);
-  auto sr = RunRunsc(runsc_.Start(id));
+  if (launch.background) {
+    // Without cpu.idle (before Linux 5.15) SCHED_IDLE alone still keeps the
+    // runsc commands of the boot out of the way.
+    Status s = SetCgroupIdle(bs.cgroups_path, true, options_.cgroup_root);
+    if (!s.ok() && s.code() != Code::kFailedPrecondition) {
+      SBX_LOG(kWarning) << "sandbox " << id << ": " << s.ToString();
+    }
+  }
+  auto sr = RunRunsc(runsc_.Start(id), launch.background);
   if (!sr.ok()) return fail(sr.status());
   if (sr->exit_code != 0) return fail(oci::RunscClient::CommandError("start", *sr));
   return Status::Ok();
@@ -240,6 +279,7 @@ Status SandboxRuntime::StartContainer(const std::string& uid, const ContainerLau
     spec.timeout = options_.runsc_timeout;
     spec.stdout_fd = fd;
     spec.stderr_fd = fd;
+    spec.idle_priority = Background(uid);
     auto r = runner_.Run(spec);
     if (!r.ok()) return r.status();
     if (r->exit_code == 0 && !r->timed_out) return Status::Ok();
@@ -503,6 +543,8 @@ Result<std::set<std::string>> SandboxRuntime::Recover(const std::set<std::string
       run.sandbox_pid = st.pid;
       run.started_at = std::chrono::system_clock::now();
       run.adopted = true;
+      run.background = CgroupIdle(CgroupPath(st.id), options_.cgroup_root) ||
+                       IsIdleScheduled(st.pid);
       {
         std::lock_guard<std::mutex> l(mu_);
         pods_[it->second] = run;

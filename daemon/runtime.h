@@ -81,6 +81,8 @@ struct PodRun {
   int exit_code = 0;
   bool oom_killed = false;
   bool adopted = false;
+  // Runs at idle CPU priority (PodLaunch::background) until Foreground.
+  bool background = false;
   std::map<std::string, ContainerRun> containers;  // by container name
 };
 
@@ -90,6 +92,10 @@ struct PodLaunch {
   // Put on the pod's bundle and by the caller on every container's (gVisor
   // mount hints must be identical on all of them).
   std::map<std::string, std::string> annotations;
+  // A warm pool member nobody uses yet: the pod runs at idle CPU priority
+  // (daemon/cpu_priority.h) — every runsc command for it under SCHED_IDLE,
+  // its cgroup marked idle — until Foreground.
+  bool background = false;
 };
 
 struct ContainerLaunch {
@@ -132,6 +138,11 @@ class SandboxRuntime {
 
   std::optional<PodRun> Get(const std::string& uid) const;
 
+  // Lifts a background pod to normal CPU priority: its cgroup competes
+  // normally again and every thread in it leaves SCHED_IDLE; later runsc
+  // commands for it run normally. No runsc call. A no-op for other pods.
+  Status Foreground(const std::string& uid);
+
   // Startup recovery. `live_uids` are the uids of stored Sandbox objects.
   // Adopts running pods that belong to them with their containers (running
   // or exited), deletes pods in any other state (an interrupted start, a
@@ -162,7 +173,8 @@ class SandboxRuntime {
   Status DeleteContainer(const std::string& id, bool force);
   // The container's config.json, parsed.
   Result<oci::Json> ReadContainerBundle(const std::string& uid, const std::string& container) const;
-  Result<oci::CommandResult> RunRunsc(std::vector<std::string> argv);
+  Result<oci::CommandResult> RunRunsc(std::vector<std::string> argv, bool idle = false);
+  bool Background(const std::string& uid) const;
   Status PreparePauseRootfs();
   // Whether runsc's root holds state for container `id`.
   bool RunscKnows(const std::string& id) const;

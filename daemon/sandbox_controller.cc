@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "api/extensions.h"
 #include "api/kinds.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -23,6 +24,12 @@ api::Condition MakeCondition(const api::Sandbox& sb, std::string type, std::stri
   c.message = std::move(message);
   c.observed_generation = sb.metadata.generation;
   return c;
+}
+
+// A member of a warm pool that no claim has adopted yet.
+bool IsWarmMember(const api::Sandbox& sb) {
+  const api::OwnerReference* owner = api::ControllerOf(sb.metadata);
+  return owner != nullptr && owner->kind == api::kWarmPoolKind;
 }
 
 std::string ExitMessage(int code) {
@@ -405,6 +412,12 @@ Status SandboxController::ReconcilePod(api::Sandbox& sb) {
 
   auto pod = runtime_.Get(p.uid);
   if (pod && pod->exited) return HandlePodExit(p, *pod);
+  if (pod && pod->background && !IsWarmMember(sb)) {
+    // Adopted by a claim: full CPU priority from now on.
+    if (Status f = runtime_.Foreground(p.uid); !f.ok()) {
+      SBX_LOG(kWarning) << "sandbox " << p.key << ": " << f.ToString();
+    }
+  }
   if (!pod) {
     // A pod that finished for good stays finished.
     if (const api::Condition* f = api::FindCondition(conds, "Finished"); f && f->status == "True") {
@@ -586,6 +599,7 @@ Status SandboxController::StartPod(Pass& p) {
     p.RequeueIn(kConfigRetry);
     return Status::Ok();
   }
+  launch->background = options_.idle_warm_members && IsWarmMember(sb);
   Status s = runtime_.StartPod(p.uid, *launch);
   if (!s.ok()) {
     (void)volumes_.Release(sb);

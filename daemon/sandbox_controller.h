@@ -46,6 +46,9 @@ struct ControllerOptions {
   std::chrono::milliseconds backoff_max{300000};
   // A container that ran this long without exiting resets its back-off.
   std::chrono::milliseconds backoff_reset_after{600000};
+  // Warm pool members run at idle CPU priority until a claim adopts them
+  // (daemon/cpu_priority.h).
+  bool idle_warm_members = true;
 };
 
 class SandboxController {

@@ -1,6 +1,7 @@
 #include "oci/command.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -102,8 +103,14 @@ ssize_t WriteNoSigpipe(int fd, const char* data, size_t len) {
 
 // Everything the child does between fork and exec; async-signal-safe only.
 [[noreturn]] void ExecChild(const char* path, char* const* argv, int in_fd, int out_fd, int err_fd,
-                            const char* cwd, int status_fd) {
+                            const char* cwd, bool idle_priority, int status_fd) {
   ::setpgid(0, 0);
+  struct sched_param no_priority {};
+  if (idle_priority && ::sched_setscheduler(0, SCHED_IDLE, &no_priority) != 0) {
+    int e = errno;
+    (void)!::write(status_fd, &e, sizeof(e));
+    ::_exit(127);
+  }
   sigset_t all;
   sigemptyset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
@@ -185,7 +192,7 @@ Result<CommandResult> SimpleCommandRunner::Run(const CommandSpec& spec) {
   if (pid < 0) return ErrnoStatus("fork", errno);
   if (pid == 0) {
     ExecChild(path.c_str(), argv.data(), in_read.get(), child_out, child_err, cwd,
-              status_write.get());
+              spec.idle_priority, status_write.get());
   }
   // Also set here: whichever of parent and child runs first, the group exists
   // before a timeout could signal it.

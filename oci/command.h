@@ -30,6 +30,9 @@ struct CommandSpec {
   int stdout_fd = -1;
   int stderr_fd = -1;
   std::string cwd;  // empty = inherit
+  // Run under SCHED_IDLE: the command (and everything it forks, which
+  // inherits the policy) gets CPU only when nothing else wants it.
+  bool idle_priority = false;
 };
 
 struct CommandResult {

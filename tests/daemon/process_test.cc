@@ -191,6 +191,14 @@ TEST(ReaperCommandRunnerTest, FeedsLargeStdinWhileReadingLargeOutput) {
   EXPECT_TRUE(r.out == spec.stdin_data);
 }
 
+// Field 41 of /proc/PID/stat is the scheduling policy; SCHED_IDLE is 5.
+TEST(ReaperCommandRunnerTest, IdlePriorityRunsTheCommandUnderSchedIdle) {
+  oci::CommandSpec spec;
+  spec.idle_priority = true;
+  EXPECT_EQ(Shell("cut -d' ' -f41 /proc/self/stat", spec).out, "5\n");
+  EXPECT_EQ(Shell("cut -d' ' -f41 /proc/self/stat").out, "0\n");
+}
+
 TEST(ReaperCommandRunnerTest, ChildIgnoringStdinDoesNotRaiseSigpipe) {
   oci::CommandSpec spec;
   spec.stdin_data = std::string(4 << 20, 'x');

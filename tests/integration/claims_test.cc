@@ -3,6 +3,7 @@
 // a broken template, claim policies, expiry, and concurrent claims — also
 // with sbxd killed in the middle.
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <map>
 #include <set>
@@ -39,6 +40,58 @@ std::string Claim(const std::string& ns, const std::string& name, const std::str
   return "apiVersion: extensions.agents.x-k8s.io/v1beta1\nkind: SandboxClaim\n"
          "metadata: {name: " + name + ", namespace: " + ns + "}\nspec:\n  warmPoolRef: {name: " +
          pool + "}\n" + extra_spec;
+}
+
+// The host processes of a sandbox: runsc's sandbox, gofers and stubs, whose
+// command lines name its bundle directory (which holds the object's uid).
+std::vector<int> PodProcesses(const std::string& uid) {
+  std::vector<int> out;
+  auto entries = ListDir("/proc");
+  if (!entries.ok()) return out;
+  for (const auto& e : *entries) {
+    int pid = std::atoi(e.c_str());
+    if (pid <= 0) continue;
+    auto cmdline = ReadFile("/proc/" + e + "/cmdline");
+    if (cmdline.ok() && cmdline->find("/sandboxes/" + uid + "/") != std::string::npos) {
+      out.push_back(pid);
+    }
+  }
+  return out;
+}
+
+// Threads of the processes by scheduling policy: {SCHED_IDLE, other}.
+std::pair<int, int> ThreadPolicies(const std::vector<int>& pids) {
+  int idle = 0, other = 0;
+  for (int pid : pids) {
+    auto tids = ListDir("/proc/" + std::to_string(pid) + "/task");
+    if (!tids.ok()) continue;
+    for (const auto& t : *tids) {
+      int policy = sched_getscheduler(std::atoi(t.c_str()));
+      if (policy == SCHED_IDLE) ++idle;
+      if (policy >= 0 && policy != SCHED_IDLE) ++other;
+    }
+  }
+  return {idle, other};
+}
+
+// cpu.idle of the process's cpu cgroup ("" when it has none).
+std::string CgroupCpuIdle(int pid) {
+  auto text = ReadFile("/proc/" + std::to_string(pid) + "/cgroup");
+  if (!text.ok()) return "";
+  std::string dir;
+  for (const auto& line : Split(*text, '\n')) {
+    auto parts = Split(line, ':');
+    if (parts.size() < 3) continue;
+    for (const auto& c : Split(parts[1], ',')) {
+      if (c == "cpu") dir = "/sys/fs/cgroup/" + parts[1] + parts[2];
+    }
+    if (dir.empty() && parts[0] == "0" && parts[1].empty() &&
+        PathExists("/sys/fs/cgroup/cgroup.controllers")) {
+      dir = "/sys/fs/cgroup" + parts[2];
+    }
+  }
+  auto idle = ReadFile(dir + "/cpu.idle");
+  return idle.ok() ? std::string(Trim(*idle)) : "";
 }
 
 std::string Namespace(const std::string& ns) {
@@ -117,10 +170,27 @@ TEST_F(ClaimsTest, WarmClaimAdoptsARunningMemberAndThePoolRefills) {
   Apply(Template(ns, "tmpl", "") + "---\n" + Pool(ns, "pool", "tmpl", 2));
   WaitPoolReady(ns, "pool", 2);
   std::map<std::string, std::string> started;  // member -> startedAt
+  std::map<std::string, std::string> uids;     // member -> uid
   for (const auto& m : Members(ns, "pool")) {
     started[m["metadata"]["name"]] = m["status"]["containerStatuses"][0]["state"]["running"]["startedAt"];
+    uids[m["metadata"]["name"]] = m["metadata"]["uid"];
   }
   ASSERT_EQ(started.size(), 2u);
+  // Unclaimed members take only CPU nothing else wants: every thread of
+  // their processes runs under SCHED_IDLE, in a cgroup marked idle.
+  const bool has_cpu_idle = PathExists("/sys/fs/cgroup/cpu/cpu.idle") ||
+                            PathExists("/sys/fs/cgroup/cpu,cpuacct/cpu.idle") ||
+                            PathExists("/sys/fs/cgroup/cgroup.controllers");
+  for (const auto& [member, uid] : uids) {
+    std::vector<int> pids = PodProcesses(uid);
+    ASSERT_GE(pids.size(), 2u) << member;  // the sandbox and at least one gofer
+    auto [idle, other] = ThreadPolicies(pids);
+    EXPECT_GT(idle, 0) << member;
+    EXPECT_EQ(other, 0) << member;
+    if (has_cpu_idle) {
+      EXPECT_EQ(CgroupCpuIdle(pids[0]), "1") << member;
+    }
+  }
 
   Apply(Claim(ns, "alice", "pool", "  additionalPodMetadata: {labels: {sandbox.users.io/user: alice}}\n"));
   json claim = WaitClaimReady(ns, "alice", 10);
@@ -136,6 +206,21 @@ TEST_F(ClaimsTest, WarmClaimAdoptsARunningMemberAndThePoolRefills) {
   EXPECT_EQ(Label(sb, "agents.x-k8s.io/launch-type"), "warm");
   EXPECT_EQ(Label(sb, "agents.x-k8s.io/warm-pool-sandbox"), "");
   EXPECT_EQ(sb["spec"]["podTemplate"]["metadata"]["labels"]["sandbox.users.io/user"], "alice");
+  // Adopted: back to normal CPU priority, thread by thread; the other
+  // member stays idle.
+  for (const auto& [member, uid] : uids) {
+    bool adopted = member == name;
+    bool settled = false;
+    for (int waited = 0; waited < 10000 && !settled; waited += 100) {
+      std::vector<int> pids = PodProcesses(uid);
+      auto [idle, other] = ThreadPolicies(pids);
+      std::string cpu_idle = pids.empty() ? "?" : CgroupCpuIdle(pids[0]);
+      settled = adopted ? idle == 0 && other > 0 && (!has_cpu_idle || cpu_idle == "0")
+                        : idle > 0 && other == 0 && (!has_cpu_idle || cpu_idle == "1");
+      if (!settled) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(settled) << member << (adopted ? " (adopted)" : " (unclaimed)");
+  }
   // Same pod: not restarted.
   const json& cs = sb["status"]["containerStatuses"][0];
   EXPECT_EQ(cs["restartCount"], 0);

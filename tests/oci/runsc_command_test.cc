@@ -40,6 +40,18 @@ TEST(SimpleCommandRunnerTest, CapturesOutputAndExitCode) {
   EXPECT_FALSE(r->ok());
 }
 
+// Field 41 of /proc/PID/stat is the scheduling policy; SCHED_IDLE is 5.
+TEST(SimpleCommandRunnerTest, IdlePriorityRunsTheCommandUnderSchedIdle) {
+  for (bool idle : {true, false}) {
+    CommandSpec spec;
+    spec.argv = {"/bin/sh", "-c", "cut -d' ' -f41 /proc/self/stat"};
+    spec.idle_priority = idle;
+    auto r = SimpleCommandRunner().Run(spec);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->out, idle ? "5\n" : "0\n");
+  }
+}
+
 TEST(SimpleCommandRunnerTest, ReportsTerminatingSignal) {
   auto r = Sh("kill -TERM $$");
   ASSERT_TRUE(r.ok());
