@@ -311,14 +311,12 @@ Result<bool> ClaimController::AdoptWarm(Pass& p, const api::Object& pool,
   // each commit updates it.
   auto next_candidate = [&]() -> std::optional<SandboxSummary> {
     std::lock_guard<std::mutex> l(mu_);
-    for (auto& m : index_.OwnedBy(pool.metadata.uid)) {
-      if (m.owner_kind != api::kWarmPoolKind || !m.ready || m.deleting || !m.failure.empty()) {
-        continue;
-      }
-      if (recreate && m.template_hash != hash) continue;
-      if (reserved_.insert(m.uid).second) return m;
-    }
-    return std::nullopt;
+    auto m = index_.FirstOwned(pool.metadata.uid, [&](const SandboxSummary& m) {
+      return m.owner_kind == api::kWarmPoolKind && m.ready && !m.deleting && m.failure.empty() &&
+             (!recreate || m.template_hash == hash) && !reserved_.contains(m.uid);
+    });
+    if (m) reserved_.insert(m->uid);
+    return m;
   };
   for (int attempt = 0; attempt < 50; ++attempt) {
     std::optional<SandboxSummary> candidate = next_candidate();

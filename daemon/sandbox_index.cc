@@ -100,67 +100,82 @@ void SandboxIndex::Stop() {
   }
 }
 
+namespace {
+
+bool StartingPoolMember(const SandboxSummary& s) {
+  return s.owner_kind == api::kWarmPoolKind && !s.ready && !s.deleting && s.failure.empty();
+}
+
+}  // namespace
+
 void SandboxIndex::Apply(const SandboxSummary& in, bool deleted) {
-  SandboxSummary s = in;
-  std::optional<SandboxSummary> old;
+  auto s = std::make_shared<SandboxSummary>(in);
+  SummaryPtr old;
   bool changed = false;
   {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = by_uid_.find(s.uid);
+    auto it = by_uid_.find(s->uid);
     // The initial list and the commit stream overlap; keep the newest.
-    if (it != by_uid_.end() && it->second.resource_version > s.resource_version) return;
+    if (it != by_uid_.end() && it->second->resource_version > s->resource_version) return;
     if (loading_) {
-      auto r = removed_.find(s.uid);
-      if (r != removed_.end() && r->second >= s.resource_version) return;
-      if (deleted) removed_[s.uid] = s.resource_version;
+      auto r = removed_.find(s->uid);
+      if (r != removed_.end() && r->second >= s->resource_version) return;
+      if (deleted) removed_[s->uid] = s->resource_version;
     }
-    s.seq = it != by_uid_.end() ? it->second.seq : next_seq_++;
+    s->seq = it != by_uid_.end() ? it->second->seq : next_seq_++;
     if (it != by_uid_.end()) {
       old = it->second;
-      by_owner_[old->owner_uid].erase(s.uid);
-      if (by_owner_[old->owner_uid].empty()) by_owner_.erase(old->owner_uid);
+      auto owner = by_owner_.find(old->owner_uid);
+      if (owner != by_owner_.end()) {
+        owner->second.erase(Order{old->created, old->seq});
+        if (owner->second.empty()) by_owner_.erase(owner);
+      }
+      if (StartingPoolMember(*old)) --starting_pool_members_;
       by_uid_.erase(it);
       changed = true;
     }
     if (!deleted) {
-      by_uid_[s.uid] = s;
-      by_owner_[s.owner_uid][s.uid] = true;
+      by_uid_[s->uid] = s;
+      by_owner_[s->owner_uid][Order{s->created, s->seq}] = s;
+      if (StartingPoolMember(*s)) ++starting_pool_members_;
       changed = true;
     }
   }
   if (!changed) return;
-  for (const auto& listener : listeners_) listener(old ? &*old : nullptr, deleted ? nullptr : &s);
+  for (const auto& listener : listeners_) listener(old.get(), deleted ? nullptr : s.get());
 }
 
-std::vector<SandboxSummary> SandboxIndex::OwnedBy(const std::string& owner_uid) const {
-  std::vector<SandboxSummary> out;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = by_owner_.find(owner_uid);
-    if (it == by_owner_.end()) return out;
-    out.reserve(it->second.size());
-    for (const auto& [uid, unused] : it->second) out.push_back(by_uid_.at(uid));
-  }
-  std::sort(out.begin(), out.end(), [](const SandboxSummary& a, const SandboxSummary& b) {
-    return a.created != b.created ? a.created < b.created : a.seq < b.seq;
-  });
+std::vector<SandboxIndex::SummaryPtr> SandboxIndex::OwnedBy(const std::string& owner_uid) const {
+  std::vector<SummaryPtr> out;
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = by_owner_.find(owner_uid);
+  if (it == by_owner_.end()) return out;
+  out.reserve(it->second.size());
+  for (const auto& [order, summary] : it->second) out.push_back(summary);
   return out;
+}
+
+std::optional<SandboxSummary> SandboxIndex::FirstOwned(
+    const std::string& owner_uid, const std::function<bool(const SandboxSummary&)>& pick) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = by_owner_.find(owner_uid);
+  if (it == by_owner_.end()) return std::nullopt;
+  for (const auto& [order, summary] : it->second) {
+    if (pick(*summary)) return *summary;
+  }
+  return std::nullopt;
 }
 
 std::optional<SandboxSummary> SandboxIndex::Get(const std::string& uid) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = by_uid_.find(uid);
   if (it == by_uid_.end()) return std::nullopt;
-  return it->second;
+  return *it->second;
 }
 
 size_t SandboxIndex::StartingPoolMembers() const {
   std::lock_guard<std::mutex> l(mu_);
-  size_t n = 0;
-  for (const auto& [uid, s] : by_uid_) {
-    if (s.owner_kind == api::kWarmPoolKind && !s.ready && !s.deleting && s.failure.empty()) ++n;
-  }
-  return n;
+  return starting_pool_members_;
 }
 
 }  // namespace sbx::daemon

@@ -16,6 +16,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -68,12 +69,19 @@ class SandboxIndex {
   Status Start();
   void Stop();
 
+  using SummaryPtr = std::shared_ptr<const SandboxSummary>;
+
   // Sandboxes whose controller has this uid, oldest first (by creation
-  // time, then seq).
-  std::vector<SandboxSummary> OwnedBy(const std::string& owner_uid) const;
+  // time, then seq). Shared, immutable snapshots: cheap to return for a
+  // pool of thousands.
+  std::vector<SummaryPtr> OwnedBy(const std::string& owner_uid) const;
+  // The oldest sandbox controlled by owner_uid that `pick` accepts; `pick`
+  // runs under the index's lock and must not call back into it.
+  std::optional<SandboxSummary> FirstOwned(
+      const std::string& owner_uid, const std::function<bool(const SandboxSummary&)>& pick) const;
   std::optional<SandboxSummary> Get(const std::string& uid) const;
   // Sandboxes controlled by any SandboxWarmPool that are neither Ready,
-  // failed nor deleting: pool members still starting.
+  // failed nor deleting: pool members still starting. Kept as a count.
   size_t StartingPoolMembers() const;
 
  private:
@@ -83,9 +91,13 @@ class SandboxIndex {
   std::vector<Listener> listeners_;
   uint64_t subscription_ = 0;
 
+  // Oldest first: creation time, then seq.
+  using Order = std::pair<TimePoint, uint64_t>;
+
   mutable std::mutex mu_;
-  std::map<std::string, SandboxSummary> by_uid_;
-  std::map<std::string, std::map<std::string, bool>> by_owner_;  // owner uid -> member uids
+  std::map<std::string, SummaryPtr> by_uid_;
+  std::map<std::string, std::map<Order, SummaryPtr>> by_owner_;  // owner uid -> members
+  size_t starting_pool_members_ = 0;
   uint64_t next_seq_ = 1;
   std::map<std::string, int64_t> removed_;  // uid -> rv, while Start loads
   bool loading_ = false;

@@ -41,6 +41,10 @@ void WarmPoolController::Start() {
     if (o.kind == api::kWarmPoolKind) {
       Enqueue(KeyOf(o));
     } else if (o.kind == api::kTemplateKind) {
+      if (ev.type == store::WatchEventType::kDeleted) {
+        std::lock_guard<std::mutex> l(mu_);
+        template_hashes_.erase(o.metadata.uid);
+      }
       EnqueuePoolsOfTemplate(o.metadata.namespace_, o.metadata.name);
     }
   });
@@ -136,13 +140,13 @@ Status WarmPoolController::ReconcilePool(const api::Object& pool) {
     api::SetCondition(&conds, c, now);
   };
 
-  std::vector<SandboxSummary> active, terminating;
+  std::vector<SandboxIndex::SummaryPtr> active, terminating;
   for (auto& m : index_.OwnedBy(pool.metadata.uid)) {
-    if (m.owner_kind != api::kWarmPoolKind) continue;
-    (m.deleting ? terminating : active).push_back(std::move(m));
+    if (m->owner_kind != api::kWarmPoolKind) continue;
+    (m->deleting ? terminating : active).push_back(std::move(m));
   }
   auto count_ready = [&] {
-    return std::count_if(active.begin(), active.end(), [](const auto& m) { return m.ready; });
+    return std::count_if(active.begin(), active.end(), [](const auto& m) { return m->ready; });
   };
   auto status_with = [&](const std::vector<api::Condition>& c) {
     api::Json conditions = api::Json::array();
@@ -168,7 +172,7 @@ Status WarmPoolController::ReconcilePool(const api::Object& pool) {
     set_ready(api::kConditionFalse, api::kReasonTemplateNotFound, msg);
     return WriteStatus(pool, status_with(conds));
   }
-  const std::string hash = api::BlueprintHash(*tmpl);
+  const std::string hash = TemplateHash(*tmpl);
   const std::string ref_hash = api::NameHash(spec.template_name);
 
   PoolState st;
@@ -184,7 +188,7 @@ Status WarmPoolController::ReconcilePool(const api::Object& pool) {
   // Members that cannot become Ready: delete them and back off. Failures
   // during a back-off period (members started before it) do not lengthen it.
   for (size_t i = 0; i < active.size();) {
-    const SandboxSummary& m = active[i];
+    const SandboxSummary& m = *active[i];
     if (m.failure.empty()) {
       ++i;
       continue;
@@ -200,7 +204,7 @@ Status WarmPoolController::ReconcilePool(const api::Object& pool) {
     remove(i);
   }
   for (const auto& m : active) {
-    if (m.ready && m.template_hash == hash) {
+    if (m->ready && m->template_hash == hash) {
       st.failures = 0;
       st.backoff_until = {};
       st.last_failure.clear();
@@ -212,7 +216,7 @@ Status WarmPoolController::ReconcilePool(const api::Object& pool) {
     if (!requeue_at || t < *requeue_at) requeue_at = t;
   };
   for (size_t i = 0; i < active.size();) {
-    const SandboxSummary& m = active[i];
+    const SandboxSummary& m = *active[i];
     bool stale = m.template_hash != hash || m.template_ref_hash != ref_hash;
     if (!m.ready && now - m.created >= options_.readiness_grace) {
       Event(pool, "Warning", kNotProgressing,
@@ -234,15 +238,15 @@ Status WarmPoolController::ReconcilePool(const api::Object& pool) {
     std::vector<size_t> order(active.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      if (active[a].ready != active[b].ready) return !active[a].ready;
-      if (active[a].created != active[b].created) return active[a].created > active[b].created;
-      return active[a].seq > active[b].seq;
+      if (active[a]->ready != active[b]->ready) return !active[a]->ready;
+      if (active[a]->created != active[b]->created) return active[a]->created > active[b]->created;
+      return active[a]->seq > active[b]->seq;
     });
     size_t surplus = active.size() - static_cast<size_t>(spec.replicas);
     std::vector<size_t> victims(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(surplus));
     std::sort(victims.rbegin(), victims.rend());
     for (size_t i : victims) {
-      SBX_RETURN_IF_ERROR(DeleteMember(active[i]));
+      SBX_RETURN_IF_ERROR(DeleteMember(*active[i]));
       remove(i);
     }
   }
@@ -257,8 +261,9 @@ Status WarmPoolController::ReconcilePool(const api::Object& pool) {
     int64_t budget = static_cast<int64_t>(options_.max_starting) - static_cast<int64_t>(starting);
     // After a failure, one member at a time until one becomes Ready.
     if (st.failures > 0) {
-      budget = std::min<int64_t>(budget, 1 - static_cast<int64_t>(std::count_if(
-                                                 active.begin(), active.end(), Starting)));
+      budget = std::min<int64_t>(
+          budget, 1 - static_cast<int64_t>(std::count_if(
+                          active.begin(), active.end(), [](const auto& m) { return Starting(*m); })));
     }
     int64_t n = std::min(deficit, std::max<int64_t>(budget, 0));
     if (n < deficit) {
@@ -276,7 +281,7 @@ Status WarmPoolController::ReconcilePool(const api::Object& pool) {
         (void)WriteStatus(pool, status_with(conds));
         return created.status();
       }
-      active.push_back(Summarize(*created));
+      active.push_back(std::make_shared<const SandboxSummary>(Summarize(*created)));
     }
   }
   {
@@ -301,6 +306,19 @@ Status WarmPoolController::ReconcilePool(const api::Object& pool) {
                                    std::chrono::milliseconds(10)));
   }
   return WriteStatus(pool, status_with(conds));
+}
+
+std::string WarmPoolController::TemplateHash(const api::Object& tmpl) {
+  std::string version = tmpl.metadata.uid + "/" + tmpl.metadata.resource_version;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = template_hashes_.find(tmpl.metadata.uid);
+    if (it != template_hashes_.end() && it->second.first == version) return it->second.second;
+  }
+  std::string hash = api::BlueprintHash(tmpl);
+  std::lock_guard<std::mutex> l(mu_);
+  template_hashes_[tmpl.metadata.uid] = {version, hash};
+  return hash;
 }
 
 Status WarmPoolController::WriteStatus(const api::Object& pool, api::Json status) {

@@ -74,6 +74,8 @@ class WarmPoolController {
   void Event(const api::Object& pool, std::string_view type, std::string_view reason,
              const std::string& message);
   Status DeleteMember(const SandboxSummary& m);
+  // api::BlueprintHash of the template, computed once per template version.
+  std::string TemplateHash(const api::Object& tmpl);
 
   store::Store& store_;
   SandboxIndex& index_;
@@ -83,6 +85,8 @@ class WarmPoolController {
   std::mutex mu_;
   std::map<std::string, PoolState> state_;  // by pool uid
   std::set<std::string> starved_;           // pools waiting for a start slot
+  // template uid -> (uid/resourceVersion, blueprint hash)
+  std::map<std::string, std::pair<std::string, std::string>> template_hashes_;
   uint64_t subscription_ = 0;
   std::unique_ptr<WorkQueue> queue_;
 };
