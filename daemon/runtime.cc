@@ -1,10 +1,12 @@
 #include "daemon/runtime.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "api/object.h"
@@ -441,6 +443,9 @@ void SandboxRuntime::RelistLoop() {
 
 Status SandboxRuntime::Stop(const std::string& uid) {
   const std::string id = PodId(uid);
+  // A background pod is torn down at normal priority: its processes must
+  // run to exit, and its memory is wanted back.
+  if (Status f = Foreground(uid); !f.ok()) SBX_LOG(kWarning) << f.ToString();
   std::vector<std::string> sub_ids;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -518,9 +523,51 @@ Result<oci::RunscExec> SandboxRuntime::ExecTemplate(const std::string& uid,
   return exec;
 }
 
+// runsc commands that change containers (create, start, delete, kill) on
+// this runsc root, still running from an earlier sbxd killed while it
+// waited for them: their argv[0] is runsc itself, while the sandbox and
+// gofer processes runsc starts rename theirs. (exec and wait may run for as
+// long as a workload does; they change nothing.)
+std::vector<int> SandboxRuntime::OrphanedCommands() const {
+  std::vector<int> out;
+  const std::string root_flag = "--root=" + options_.runsc.root;
+  auto entries = ListDir("/proc");
+  if (!entries.ok()) return out;
+  for (const auto& e : *entries) {
+    int pid = std::atoi(e.c_str());
+    if (pid <= 0 || pid == ::getpid()) continue;
+    auto cmdline = ReadFile("/proc/" + e + "/cmdline");
+    if (!cmdline.ok() || cmdline->empty()) continue;
+    std::vector<std::string> argv = Split(*cmdline, '\0');
+    std::string_view arg0 = argv[0];
+    if (auto slash = arg0.rfind('/'); slash != std::string_view::npos) arg0 = arg0.substr(slash + 1);
+    if (arg0 != "runsc") continue;
+    auto has = [&](std::string_view a) { return std::find(argv.begin(), argv.end(), a) != argv.end(); };
+    if (has(root_flag) && (has("create") || has("start") || has("delete") || has("kill"))) {
+      out.push_back(pid);
+    }
+  }
+  return out;
+}
+
 Result<std::set<std::string>> SandboxRuntime::Recover(const std::set<std::string>& live_uids) {
   std::map<std::string, std::string> uid_by_pod;
   for (const auto& uid : live_uids) uid_by_pod[PodId(uid)] = uid;
+
+  // A `runsc create` the earlier sbxd left running would finish after the
+  // list below and leave a sandbox nobody knows. Let such commands finish
+  // (at normal priority: a warm member's ran under SCHED_IDLE), then list.
+  const auto deadline = std::chrono::steady_clock::now() + options_.runsc_timeout;
+  for (std::vector<int> left = OrphanedCommands(); !left.empty(); left = OrphanedCommands()) {
+    bool late = std::chrono::steady_clock::now() >= deadline;
+    for (int pid : left) {
+      struct sched_param none {};
+      (void)::sched_setscheduler(pid, SCHED_OTHER, &none);
+      if (late) ::kill(pid, SIGKILL);
+    }
+    SBX_LOG(kInfo) << "waiting for " << left.size() << " runsc command(s) of an earlier sbxd";
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 
   SBX_ASSIGN_OR_RETURN(auto lr, RunRunsc(runsc_.List()));
   if (lr.exit_code != 0) return oci::RunscClient::CommandError("list", lr);

@@ -175,6 +175,7 @@ class SandboxRuntime {
   Result<oci::Json> ReadContainerBundle(const std::string& uid, const std::string& container) const;
   Result<oci::CommandResult> RunRunsc(std::vector<std::string> argv, bool idle = false);
   bool Background(const std::string& uid) const;
+  std::vector<int> OrphanedCommands() const;
   Status PreparePauseRootfs();
   // Whether runsc's root holds state for container `id`.
   bool RunscKnows(const std::string& id) const;

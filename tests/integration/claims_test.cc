@@ -563,17 +563,33 @@ class ClaimsConcurrencyTest : public DaemonSuite {
     }));
     CheckRunscMatchesStore();
   }
+  // runsc sandbox processes on the host that belong to this daemon, listed
+  // by runsc or not (a leaked one is not).
+  size_t HostSandboxProcesses() {
+    size_t n = 0;
+    auto entries = ListDir("/proc");
+    if (!entries.ok()) return n;
+    for (const auto& e : *entries) {
+      if (std::atoi(e.c_str()) <= 0) continue;
+      auto cmdline = ReadFile("/proc/" + e + "/cmdline");
+      if (!cmdline.ok() || !cmdline->starts_with(std::string("runsc-sandbox") + '\0')) continue;
+      n += cmdline->find(d().dir() + "/") != std::string::npos;
+    }
+    return n;
+  }
   void CheckRunscMatchesStore() {
-    size_t pods = 0, sandboxes = 0;
+    size_t pods = 0, sandboxes = 0, processes = 0;
     for (int i = 0; i < 100; ++i) {
       json all = json::parse(d().Sbx("get sandboxes -A -o json").out);
       sandboxes = all["items"].size();
       pods = 0;
       for (const auto& line : Split(d().Runsc("list -quiet"), '\n')) pods += !line.empty();
-      if (pods == 2 * sandboxes) return;
+      processes = HostSandboxProcesses();
+      if (pods == 2 * sandboxes && processes == sandboxes) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
-    ADD_FAILURE() << pods << " runsc containers for " << sandboxes << " sandboxes\n"
+    ADD_FAILURE() << pods << " runsc containers and " << processes << " sandbox processes for "
+                  << sandboxes << " sandboxes\n"
                   << d().Runsc("list") << d().Sbx("get sandboxes -A").out;
   }
   void DeleteAll(const std::string& ns, int claims) {
