@@ -283,7 +283,13 @@ TEST_F(Fixtures, JupyterLabInitContainerPreparesTheWorkspace) {
       << d().Sbx("describe sandbox jupyterlab-sandbox").out;
   EXPECT_EQ(d().Sbx("logs jupyterlab-sandbox -c setup-environment").out,
             "token=hf_test home=/home/jovyan/.cache/huggingface\ndone\n");
-  EXPECT_EQ(d().Sbx("logs jupyterlab-sandbox").out, "welcome.ipynb\n");
+  // Ready once started (no probes): its first output may come a moment later.
+  std::string logs;
+  for (int i = 0; i < 100 && logs.empty(); ++i) {
+    logs = d().Sbx("logs jupyterlab-sandbox").out;
+    if (logs.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(logs, "welcome.ipynb\n");
   CmdResult id = d().Sbx("exec jupyterlab-sandbox -- id");
   EXPECT_NE(id.out.find("uid=1000"), std::string::npos) << id.out;
   EXPECT_NE(id.out.find(" gid=100"), std::string::npos) << id.out;
