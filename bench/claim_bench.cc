@@ -609,7 +609,18 @@ struct CpuSnapshot {
   Clock::time_point at;
   long host_busy = 0, host_total = 0;  // clock ticks over all CPUs
   long sbxd = 0, sbxd_children = 0, self = 0;
+  // Pressure stall totals (/proc/pressure, microseconds; -1 without PSI):
+  // time some runnable task waited for a CPU, for memory, for I/O.
+  long long cpu_some = -1, memory_some = -1, io_some = -1;
 };
+
+// The "some ... total=N" figure of /proc/pressure/<resource>.
+long long PressureSome(const char* resource) {
+  std::string text = ReadSmall(std::string("/proc/pressure/") + resource);
+  size_t at = text.find("total=");
+  if (!text.starts_with("some") || at == std::string::npos) return -1;
+  return std::atoll(text.c_str() + at + 6);
+}
 
 CpuSnapshot TakeCpu(int sbxd_pid) {
   CpuSnapshot c;
@@ -638,6 +649,9 @@ CpuSnapshot TakeCpu(int sbxd_pid) {
     c.sbxd_children = f[13] + f[14];
   }
   if (auto f = fields(getpid()); f.size() >= 13) c.self = f[11] + f[12];
+  c.cpu_some = PressureSome("cpu");
+  c.memory_some = PressureSome("memory");
+  c.io_some = PressureSome("io");
   return c;
 }
 
@@ -651,11 +665,19 @@ std::string CpuText(const CpuSnapshot& a, const CpuSnapshot& b) {
   double busy = 100.0 * ncpu * static_cast<double>(b.host_busy - a.host_busy) /
                 static_cast<double>(std::max(1L, b.host_total - a.host_total));
   double sbxd = pct(b.sbxd - a.sbxd), children = pct(b.sbxd_children - a.sbxd_children), self = pct(b.self - a.self);
-  char text[256];
-  std::snprintf(text, sizeof(text),
-                "host CPU %.0f%% busy of %ld%%: sbxd %.0f%%, commands sbxd ran %.0f%%, this bench %.0f%%, "
-                "the rest (sandboxes, other users) %.0f%%",
-                busy, 100 * ncpu, sbxd, children, self, std::max(0.0, busy - sbxd - children - self));
+  char text[384];
+  int n = std::snprintf(text, sizeof(text),
+                        "host CPU %.0f%% busy of %ld%%: sbxd %.0f%%, commands sbxd ran %.0f%%, this bench %.0f%%, "
+                        "the rest (sandboxes, other users) %.0f%%",
+                        busy, 100 * ncpu, sbxd, children, self, std::max(0.0, busy - sbxd - children - self));
+  if (a.cpu_some >= 0 && b.cpu_some >= 0 && n > 0 && static_cast<size_t>(n) < sizeof(text)) {
+    // Share of the window in which some task was stalled waiting for each.
+    auto stall = [&](long long x, long long y) { return y >= x && x >= 0 ? (y - x) / 10000.0 / secs : 0.0; };
+    std::snprintf(text + n, sizeof(text) - static_cast<size_t>(n),
+                  "; pressure stalls (some): cpu %.0f%%, memory %.1f%%, io %.1f%% of the time",
+                  stall(a.cpu_some, b.cpu_some), stall(a.memory_some, b.memory_some),
+                  stall(a.io_some, b.io_some));
+  }
   return text;
 }
 
