@@ -1201,6 +1201,10 @@ class Bench {
       out.text = "the pool was still full at the end of the run (refill kept up)";
       return out;
     }
+    if (o_.refill_seconds <= 0) {
+      out.text = "not measured (--refill-seconds 0)";
+      return out;
+    }
     long fit = (MemAvailableKb() - mem_reserve_kb) / member_kb_;
     int target = static_cast<int>(std::min<long>(o_.pool, at_end.ready + std::max(0L, fit)));
     if (target <= at_end.ready) {
