@@ -3,28 +3,18 @@
 #include "daemon/sandbox_index.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include "api/extensions.h"
-#include "common/fs.h"
+#include "tests/store/store_fixture.h"
 
 namespace sbx::daemon {
 namespace {
 
-class SandboxIndexTest : public ::testing::Test {
+class SandboxIndexTest : public store::storetest::StoreTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/sbx-index-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    auto s = store::Store::Open(dir_ + "/sbx.db", &clock_);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(s).value();
-  }
   void TearDown() override {
     index_.reset();
-    store_.reset();
-    ASSERT_TRUE(RemoveAll(dir_).ok());
+    StoreTest::TearDown();
   }
   void StartIndex() {
     index_ = std::make_unique<SandboxIndex>(*store_);
@@ -61,9 +51,6 @@ class SandboxIndexTest : public ::testing::Test {
     return out;
   }
 
-  FakeClock clock_{std::chrono::sys_days{std::chrono::year{2026} / 11 / 26}};
-  std::string dir_;
-  std::unique_ptr<store::Store> store_;
   std::unique_ptr<SandboxIndex> index_;
 };
 
