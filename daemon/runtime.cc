@@ -305,11 +305,7 @@ Status SandboxRuntime::StartContainer(const std::string& uid, const ContainerLau
   }
   // A sub-container's stdio is inherited from `runsc start`.
   if (Status s = step("start", runsc_.Start(id, error_log), log.get()); !s.ok()) return fail(s);
-  if (launch.init) {
-    WatchInit(uid, launch.name, id);
-  } else {
-    relist_cv_.notify_all();
-  }
+  if (launch.init) WatchInit(uid, launch.name, id);
   return Status::Ok();
 }
 
@@ -409,25 +405,39 @@ void SandboxRuntime::RecordContainerExit(const std::string& uid, const std::stri
   on_exit_(uid);
 }
 
+std::chrono::milliseconds RelistWait(std::chrono::milliseconds took,
+                                     const RuntimeOptions& options) {
+  return std::clamp(took * 9, options.relist_interval,
+                    std::max(options.relist_interval, options.relist_interval_max));
+}
+
 void SandboxRuntime::RelistLoop() {
   std::unique_lock<std::mutex> l(relist_mu_);
-  while (!stopping_) {
-    relist_cv_.wait_for(l, options_.relist_interval);
-    if (stopping_) break;
-    // Running, non-init containers of live pods.
+  auto due = std::chrono::steady_clock::now() + options_.relist_interval;
+  while (!relist_cv_.wait_until(l, due, [this] { return stopping_; })) {
+    // Running, non-init containers of live pods; whether all are in pods
+    // that run in the background (unclaimed warm pool members).
     std::map<std::string, std::pair<std::string, std::string>> watched;  // id -> (uid, name)
+    bool all_background = true;
     {
       std::lock_guard<std::mutex> pl(mu_);
       for (const auto& [uid, pod] : pods_) {
         if (pod.exited) continue;
         for (const auto& [name, c] : pod.containers) {
-          if (!c.exited && !c.init) watched[c.container_id] = {uid, name};
+          if (c.exited || c.init) continue;
+          watched[c.container_id] = {uid, name};
+          all_background = all_background && pod.background;
         }
       }
     }
-    if (watched.empty()) continue;
+    if (watched.empty()) {
+      due = std::chrono::steady_clock::now() + options_.relist_interval;
+      continue;
+    }
     l.unlock();
-    auto lr = RunRunsc(runsc_.List());
+    const auto start = std::chrono::steady_clock::now();
+    auto lr = RunRunsc(runsc_.List(), /*idle=*/all_background);
+    const auto end = std::chrono::steady_clock::now();
     if (lr.ok() && lr->exit_code == 0) {
       if (auto states = oci::RunscClient::ParseList(lr->out); states.ok()) {
         for (const auto& st : *states) {
@@ -437,6 +447,8 @@ void SandboxRuntime::RelistLoop() {
         }
       }
     }
+    due = end + RelistWait(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(end - start), options_);
     l.lock();
   }
 }
@@ -658,7 +670,6 @@ Result<std::set<std::string>> SandboxRuntime::Recover(const std::set<std::string
     const PodRun& p = pods_[uid];
     WatchPod(uid, p.pod_id, p.sandbox_pid, /*adopted=*/true);
   }
-  relist_cv_.notify_all();
 
   // Sandbox directories of objects that no longer exist.
   std::string dir = JoinPath(options_.state_dir, "sandboxes");

@@ -26,9 +26,14 @@
 // container dies with it; an OOM kill is read from the pod's memory cgroup
 // before runsc deletes it). Init containers, which are expected to finish,
 // are each watched by a `runsc wait`; other containers are found stopped by
-// a relist (`runsc list`) every relist_interval while any runs, as kubelet's
-// PLEG does, and their code is then read with `runsc wait`. on_exit(uid)
-// runs after every recorded exit; the controller then reads Get(uid).
+// a relist (`runsc list`) while any runs, as kubelet's PLEG does, and their
+// code is then read with `runsc wait`. A list asks every running container's
+// sandbox, so its cost grows with the host's sandboxes (~3 s for 1,000 idle
+// ones): relists are spaced by RelistWait (relist_interval on a small host,
+// nine times the last list's duration on a large one, at most
+// relist_interval_max), and a list that only watches warm pool members runs
+// at idle CPU priority. on_exit(uid) runs after every recorded exit; the
+// controller then reads Get(uid).
 //
 // Thread-safe. Blocking: every method that calls runsc blocks the calling
 // worker thread (never call from the loop thread).
@@ -60,8 +65,15 @@ struct RuntimeOptions {
   std::string pause_binary;  // static sbx-pause, copied into the pause rootfs
   std::chrono::milliseconds runsc_timeout{60000};
   std::chrono::milliseconds relist_interval{1000};
+  std::chrono::milliseconds relist_interval_max{30000};
   std::string cgroup_root = "/sys/fs/cgroup";
 };
+
+// The pause after a relist whose `runsc list` took `took`: at least
+// relist_interval, else nine times `took` (the relist keeps to a tenth of
+// the time), at most relist_interval_max.
+std::chrono::milliseconds RelistWait(std::chrono::milliseconds took,
+                                     const RuntimeOptions& options);
 
 struct ContainerRun {
   std::string name, container_id;
