@@ -227,13 +227,15 @@ Result<pid_t> Reaper::Spawn(const SpawnOptions& opts, std::function<void(ExitSta
   if (opts.argv.empty() || opts.argv[0].empty()) return InvalidArgument("spawn: empty argv");
   Start();
   // glibc's posix_spawnattr_setschedpolicy accepts no SCHED_IDLE, so the
-  // child gets it from util-linux's chrt, which then execs the command.
-  std::vector<std::string> chrt_argv;
-  if (opts.idle_priority) {
-    chrt_argv = {"chrt", "--idle", "0"};
-    chrt_argv.insert(chrt_argv.end(), opts.argv.begin(), opts.argv.end());
+  // child gets it from util-linux's chrt, and a nice value from coreutils'
+  // nice, each of which then execs the command.
+  std::vector<std::string> full_argv;
+  if (opts.idle_priority) full_argv = {"chrt", "--idle", "0"};
+  if (opts.nice != 0) {
+    for (const char* w : {"nice", "-n"}) full_argv.emplace_back(w);
+    full_argv.push_back(std::to_string(opts.nice));
   }
-  const std::vector<std::string>& full_argv = opts.idle_priority ? chrt_argv : opts.argv;
+  full_argv.insert(full_argv.end(), opts.argv.begin(), opts.argv.end());
   const std::string& file = full_argv[0];
   std::vector<char*> argv = CStrings(full_argv);
   std::vector<std::string> env_storage;
@@ -395,6 +397,7 @@ Result<oci::CommandResult> ReaperCommandRunner::Run(const oci::CommandSpec& spec
   opts.stderr_fd = spec.stderr_fd >= 0 ? spec.stderr_fd : err_w.get();
   opts.new_process_group = true;
   opts.idle_priority = spec.idle_priority;
+  opts.nice = spec.nice;
   SBX_ASSIGN_OR_RETURN(pid_t pid, Reaper::Get().Spawn(opts, [exit](ExitStatus st) {
     std::lock_guard<std::mutex> lock(exit->mu);
     exit->done = true;

@@ -58,6 +58,8 @@ class Reaper {
     // SCHED_IDLE for the child (and what it forks): CPU only when idle.
     // The child is started through chrt (util-linux), which sets it.
     bool idle_priority = false;
+    // Added to the child's nice value (through coreutils' nice); 0 = inherit.
+    int nice = 0;
   };
 
   // Spawns argv with default signal dispositions and an empty signal mask;

@@ -72,11 +72,13 @@ std::string SandboxRuntime::ContainerId(const std::string& uid, const std::strin
   return oci::ContainerIdFor(uid + "/" + container);
 }
 
-Result<oci::CommandResult> SandboxRuntime::RunRunsc(std::vector<std::string> argv, bool idle) {
+Result<oci::CommandResult> SandboxRuntime::RunRunsc(std::vector<std::string> argv, bool idle,
+                                                    int nice) {
   oci::CommandSpec spec;
   spec.argv = std::move(argv);
   spec.timeout = options_.runsc_timeout;
   spec.idle_priority = idle;
+  spec.nice = nice;
   return runner_.Run(spec);
 }
 
@@ -436,7 +438,9 @@ void SandboxRuntime::RelistLoop() {
     }
     l.unlock();
     const auto start = std::chrono::steady_clock::now();
-    auto lr = RunRunsc(runsc_.List(), /*idle=*/all_background);
+    // Housekeeping: never ahead of API work and sandboxes in use, but with
+    // a share of a busy CPU when a workload's exit is waited for.
+    auto lr = RunRunsc(runsc_.List(), /*idle=*/all_background, /*nice=*/10);
     const auto end = std::chrono::steady_clock::now();
     if (lr.ok() && lr->exit_code == 0) {
       if (auto states = oci::RunscClient::ParseList(lr->out); states.ok()) {

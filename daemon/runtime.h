@@ -31,8 +31,8 @@
 // sandbox, so its cost grows with the host's sandboxes (~3 s for 1,000 idle
 // ones): relists are spaced by RelistWait (relist_interval on a small host,
 // nine times the last list's duration on a large one, at most
-// relist_interval_max), and a list that only watches warm pool members runs
-// at idle CPU priority. on_exit(uid) runs after every recorded exit; the
+// relist_interval_max); the list runs at nice 10, or at idle CPU priority
+// when it only watches warm pool members. on_exit(uid) runs after every recorded exit; the
 // controller then reads Get(uid).
 //
 // Thread-safe. Blocking: every method that calls runsc blocks the calling
@@ -185,7 +185,8 @@ class SandboxRuntime {
   Status DeleteContainer(const std::string& id, bool force);
   // The container's config.json, parsed.
   Result<oci::Json> ReadContainerBundle(const std::string& uid, const std::string& container) const;
-  Result<oci::CommandResult> RunRunsc(std::vector<std::string> argv, bool idle = false);
+  Result<oci::CommandResult> RunRunsc(std::vector<std::string> argv, bool idle = false,
+                                      int nice = 0);
   bool Background(const std::string& uid) const;
   std::vector<int> OrphanedCommands() const;
   Status PreparePauseRootfs();

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -103,13 +104,19 @@ ssize_t WriteNoSigpipe(int fd, const char* data, size_t len) {
 
 // Everything the child does between fork and exec; async-signal-safe only.
 [[noreturn]] void ExecChild(const char* path, char* const* argv, int in_fd, int out_fd, int err_fd,
-                            const char* cwd, bool idle_priority, int status_fd) {
+                            const char* cwd, bool idle_priority, int nice, int status_fd) {
   ::setpgid(0, 0);
   struct sched_param no_priority {};
-  if (idle_priority && ::sched_setscheduler(0, SCHED_IDLE, &no_priority) != 0) {
+  auto fail = [status_fd] {
     int e = errno;
     (void)!::write(status_fd, &e, sizeof(e));
     ::_exit(127);
+  };
+  if (idle_priority && ::sched_setscheduler(0, SCHED_IDLE, &no_priority) != 0) fail();
+  if (nice != 0) {
+    errno = 0;
+    int now = ::getpriority(PRIO_PROCESS, 0);
+    if (errno != 0 || ::setpriority(PRIO_PROCESS, 0, now + nice) != 0) fail();
   }
   sigset_t all;
   sigemptyset(&all);
@@ -192,7 +199,7 @@ Result<CommandResult> SimpleCommandRunner::Run(const CommandSpec& spec) {
   if (pid < 0) return ErrnoStatus("fork", errno);
   if (pid == 0) {
     ExecChild(path.c_str(), argv.data(), in_read.get(), child_out, child_err, cwd,
-              spec.idle_priority, status_write.get());
+              spec.idle_priority, spec.nice, status_write.get());
   }
   // Also set here: whichever of parent and child runs first, the group exists
   // before a timeout could signal it.

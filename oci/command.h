@@ -33,6 +33,9 @@ struct CommandSpec {
   // Run under SCHED_IDLE: the command (and everything it forks, which
   // inherits the policy) gets CPU only when nothing else wants it.
   bool idle_priority = false;
+  // Added to the command's nice value (e.g. 10: background work that still
+  // gets a small share of a busy CPU, unlike SCHED_IDLE). 0 = inherit.
+  int nice = 0;
 };
 
 struct CommandResult {

@@ -199,6 +199,18 @@ TEST(ReaperCommandRunnerTest, IdlePriorityRunsTheCommandUnderSchedIdle) {
   EXPECT_EQ(Shell("cut -d' ' -f41 /proc/self/stat").out, "0\n");
 }
 
+// Field 19 is the nice value.
+TEST(ReaperCommandRunnerTest, NiceIsAddedToTheCommandsNiceValue) {
+  const std::string own = Shell("cut -d' ' -f19 /proc/self/stat").out;
+  oci::CommandSpec spec;
+  spec.nice = 10;
+  EXPECT_EQ(Shell("cut -d' ' -f19 /proc/self/stat", spec).out,
+            std::to_string(std::stoi(own) + 10) + "\n");
+  spec.idle_priority = true;
+  EXPECT_EQ(Shell("cut -d' ' -f41,19 --output-delimiter=, /proc/self/stat", spec).out,
+            std::to_string(std::stoi(own) + 10) + ",5\n");
+}
+
 TEST(ReaperCommandRunnerTest, ChildIgnoringStdinDoesNotRaiseSigpipe) {
   oci::CommandSpec spec;
   spec.stdin_data = std::string(4 << 20, 'x');

@@ -52,6 +52,18 @@ TEST(SimpleCommandRunnerTest, IdlePriorityRunsTheCommandUnderSchedIdle) {
   }
 }
 
+// Field 19 is the nice value.
+TEST(SimpleCommandRunnerTest, NiceIsAddedToTheCommandsNiceValue) {
+  CommandSpec spec;
+  spec.argv = {"/bin/sh", "-c", "cut -d' ' -f19 /proc/self/stat"};
+  auto own = SimpleCommandRunner().Run(spec);
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  spec.nice = 10;
+  auto r = SimpleCommandRunner().Run(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->out, std::to_string(std::stoi(own->out) + 10) + "\n");
+}
+
 TEST(SimpleCommandRunnerTest, ReportsTerminatingSignal) {
   auto r = Sh("kill -TERM $$");
   ASSERT_TRUE(r.ok());
