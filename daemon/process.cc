@@ -95,18 +95,6 @@ class SpawnSetup {
 };
 
 // "NAME=value" overrides over this process's environment.
-std::vector<std::string> MergedEnvironment(const std::vector<std::string>& overrides) {
-  std::set<std::string> names;
-  for (const std::string& e : overrides) names.insert(e.substr(0, e.find('=')));
-  std::vector<std::string> out;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    std::string_view entry(*e);
-    if (!names.count(std::string(entry.substr(0, entry.find('='))))) out.emplace_back(entry);
-  }
-  out.insert(out.end(), overrides.begin(), overrides.end());
-  return out;
-}
-
 std::vector<char*> CStrings(const std::vector<std::string>& strings) {
   std::vector<char*> out;
   out.reserve(strings.size() + 1);
@@ -242,7 +230,7 @@ Result<pid_t> Reaper::Spawn(const SpawnOptions& opts, std::function<void(ExitSta
   std::vector<char*> envp;
   char** env = environ;
   if (!opts.env.empty()) {
-    env_storage = MergedEnvironment(opts.env);
+    env_storage = oci::MergedEnvironment(opts.env);
     envp = CStrings(env_storage);
     env = envp.data();
   }
@@ -398,6 +386,7 @@ Result<oci::CommandResult> ReaperCommandRunner::Run(const oci::CommandSpec& spec
   opts.new_process_group = true;
   opts.idle_priority = spec.idle_priority;
   opts.nice = spec.nice;
+  opts.env = spec.env;
   SBX_ASSIGN_OR_RETURN(pid_t pid, Reaper::Get().Spawn(opts, [exit](ExitStatus st) {
     std::lock_guard<std::mutex> lock(exit->mu);
     exit->done = true;

@@ -1,18 +1,21 @@
 #include "oci/command.h"
 
 #include <fcntl.h>
-#include <sched.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <set>
+#include <string>
+#include <string_view>
 
 #include "common/fs.h"
 #include "common/strings.h"
@@ -104,7 +107,8 @@ ssize_t WriteNoSigpipe(int fd, const char* data, size_t len) {
 
 // Everything the child does between fork and exec; async-signal-safe only.
 [[noreturn]] void ExecChild(const char* path, char* const* argv, int in_fd, int out_fd, int err_fd,
-                            const char* cwd, bool idle_priority, int nice, int status_fd) {
+                            char* const* envp, const char* cwd, bool idle_priority, int nice,
+                            int status_fd) {
   ::setpgid(0, 0);
   struct sched_param no_priority {};
   auto fail = [status_fd] {
@@ -144,7 +148,7 @@ ssize_t WriteNoSigpipe(int fd, const char* data, size_t len) {
   // Nothing but stdio may leak into the child: runsc passes inherited
   // descriptors on to long-lived sandbox processes.
   ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-  ::execve(path, argv, environ);
+  ::execve(path, argv, envp);
   int e = errno;
   (void)!::write(status_fd, &e, sizeof(e));
   ::_exit(127);
@@ -167,6 +171,18 @@ int WaitPid(pid_t pid) {
 
 }  // namespace
 
+std::vector<std::string> MergedEnvironment(const std::vector<std::string>& overrides) {
+  std::set<std::string> names;
+  for (const std::string& e : overrides) names.insert(e.substr(0, e.find('=')));
+  std::vector<std::string> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    if (!names.count(std::string(entry.substr(0, entry.find('='))))) out.emplace_back(entry);
+  }
+  out.insert(out.end(), overrides.begin(), overrides.end());
+  return out;
+}
+
 Result<CommandResult> SimpleCommandRunner::Run(const CommandSpec& spec) {
   if (spec.argv.empty()) return InvalidArgument("empty argv");
   // Resolved here rather than by execvp in the child so that a missing
@@ -177,6 +193,13 @@ Result<CommandResult> SimpleCommandRunner::Run(const CommandSpec& spec) {
   argv.reserve(spec.argv.size() + 1);
   for (const std::string& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<std::string> env_storage;
+  std::vector<char*> envp;
+  if (!spec.env.empty()) {
+    env_storage = MergedEnvironment(spec.env);
+    for (const std::string& e : env_storage) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+  }
 
   UniqueFd in_read, in_write, out_read, out_write, err_read, err_write;
   if (spec.stdin_data.empty()) {
@@ -198,8 +221,9 @@ Result<CommandResult> SimpleCommandRunner::Run(const CommandSpec& spec) {
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoStatus("fork", errno);
   if (pid == 0) {
-    ExecChild(path.c_str(), argv.data(), in_read.get(), child_out, child_err, cwd,
-              spec.idle_priority, spec.nice, status_write.get());
+    ExecChild(path.c_str(), argv.data(), in_read.get(), child_out, child_err,
+              envp.empty() ? environ : envp.data(), cwd, spec.idle_priority, spec.nice,
+              status_write.get());
   }
   // Also set here: whichever of parent and child runs first, the group exists
   // before a timeout could signal it.

@@ -36,7 +36,14 @@ struct CommandSpec {
   // Added to the command's nice value (e.g. 10: background work that still
   // gets a small share of a busy CPU, unlike SCHED_IDLE). 0 = inherit.
   int nice = 0;
+  // "NAME=value" entries over the inherited environment (empty: inherit
+  // unchanged).
+  std::vector<std::string> env;
 };
+
+// This process's environment with `overrides` ("NAME=value") replacing or
+// adding entries of the same name.
+std::vector<std::string> MergedEnvironment(const std::vector<std::string>& overrides);
 
 struct CommandResult {
   int exit_code = -1;   // -1 when killed by a signal
