@@ -1,0 +1,200 @@
+#include "daemon/network.h"
+
+#include <utility>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "daemon/netns.h"
+
+namespace sbx::daemon {
+
+namespace {
+
+// Pod ids name files: keep them to what SandboxRuntime makes ("sbx-<hex>").
+Status CheckPodId(const std::string& pod_id) {
+  if (pod_id.empty() || pod_id.size() > 64) return InvalidArgument("bad pod id \"" + pod_id + "\"");
+  for (char c : pod_id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+      return InvalidArgument("bad pod id \"" + pod_id + "\"");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string BuiltinConflist(const NetworkOptions& o) {
+  cni::Json list = {
+      {"cniVersion", "1.0.0"},
+      {"name", "sbx"},
+      {"plugins",
+       {{{"type", "bridge"},
+         {"bridge", o.bridge},
+         {"isGateway", true},
+         {"ipMasq", false},
+         {"hairpinMode", true},
+         {"ipam",
+          {{"type", "host-local"},
+           {"ranges", {{{{"subnet", o.subnet}}}}},
+           {"routes", {{{"dst", "0.0.0.0/0"}}}},
+           {"dataDir", JoinPath(o.state_dir, "ipam")}}}},
+        {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}}}}};
+  return list.dump(2);
+}
+
+Result<std::unique_ptr<NetworkManager>> NetworkManager::Create(NetworkOptions options,
+                                                               oci::CommandRunner& runner) {
+  std::string text, source;
+  if (options.conflist_path.empty()) {
+    text = BuiltinConflist(options);
+    source = "built-in network configuration";
+  } else {
+    auto t = ReadFile(options.conflist_path);
+    if (!t.ok()) return t.status().Annotate("network configuration");
+    text = *t;
+    source = options.conflist_path;
+  }
+  SBX_ASSIGN_OR_RETURN(cni::NetworkConfigList list, cni::NetworkConfigList::Parse(text, source));
+  cni::Plugins probe(runner, options.plugin_dirs);
+  for (const cni::Json& p : list.plugins) {
+    auto found = probe.Find(p["type"].get<std::string>());
+    if (!found.ok()) return found.status().Annotate(source);
+  }
+  SBX_RETURN_IF_ERROR(probe.Find("loopback").status());
+  SBX_RETURN_IF_ERROR(MakeDirs(options.netns_dir, 0755));
+  SBX_RETURN_IF_ERROR(MakeDirs(JoinPath(options.state_dir, "results"), 0700));
+  return std::unique_ptr<NetworkManager>(
+      new NetworkManager(std::move(options), runner, std::move(list)));
+}
+
+NetworkManager::NetworkManager(NetworkOptions options, oci::CommandRunner& runner,
+                               cni::NetworkConfigList list)
+    : options_(std::move(options)),
+      plugins_(runner, options_.plugin_dirs),
+      list_(std::move(list)) {
+  loopback_.cni_version = list_.cni_version;
+  loopback_.name = "sbx-loopback";
+  loopback_.plugins = {{{"type", "loopback"}}};
+}
+
+std::string NetworkManager::NetnsPath(const std::string& pod_id) const {
+  return JoinPath(options_.netns_dir, pod_id);
+}
+
+std::string NetworkManager::ResultPath(const std::string& pod_id) const {
+  return JoinPath(JoinPath(options_.state_dir, "results"), pod_id + ".json");
+}
+
+cni::Attachment NetworkManager::AttachmentFor(const std::string& pod_id,
+                                              const std::string& ifname) const {
+  cni::Attachment a;
+  a.container_id = pod_id;
+  a.netns = NetnsPath(pod_id);
+  a.ifname = ifname;
+  return a;
+}
+
+Result<PodNetwork> NetworkManager::Attach(const std::string& pod_id,
+                                          const std::vector<PortMapping>& ports) {
+  SBX_RETURN_IF_ERROR(CheckPodId(pod_id));
+  const std::string netns = NetnsPath(pod_id);
+  if (PathExists(netns)) {
+    // Left by an attempt that did not finish: start from nothing.
+    SBX_RETURN_IF_ERROR(Detach(pod_id));
+  }
+  SBX_RETURN_IF_ERROR(CreateNetns(netns));
+  auto undo = [&](Status s) {
+    if (Status d = Detach(pod_id); !d.ok()) SBX_LOG(kWarning) << d.ToString();
+    return s.Annotate("attach network of " + pod_id);
+  };
+  if (auto lo = plugins_.Add(loopback_, AttachmentFor(pod_id, "lo")); !lo.ok()) {
+    return undo(lo.status());
+  }
+  cni::Attachment a = AttachmentFor(pod_id, "eth0");
+  if (!ports.empty()) {
+    cni::Json mappings = cni::Json::array();
+    for (const PortMapping& p : ports) {
+      cni::Json m = {{"hostPort", p.host_port},
+                     {"containerPort", p.container_port},
+                     {"protocol", p.protocol}};
+      if (!p.host_ip.empty()) m["hostIP"] = p.host_ip;
+      mappings.push_back(std::move(m));
+    }
+    a.runtime_config["portMappings"] = std::move(mappings);
+  }
+  auto added = plugins_.Add(list_, a);
+  if (!added.ok()) return undo(added.status());
+  cni::Json cached = {{"result", added->raw}, {"runtimeConfig", a.runtime_config}};
+  if (Status w = WriteFileAtomic(ResultPath(pod_id), cached.dump(), 0600); !w.ok()) {
+    return undo(w);
+  }
+  PodNetwork net;
+  net.netns = netns;
+  for (const cni::IpConfig& ip : added->ips) net.ips.push_back(ip.Ip());
+  return net;
+}
+
+Status NetworkManager::Detach(const std::string& pod_id) {
+  SBX_RETURN_IF_ERROR(CheckPodId(pod_id));
+  const std::string netns = NetnsPath(pod_id);
+  const std::string result_path = ResultPath(pod_id);
+  cni::Json result;
+  cni::Attachment a = AttachmentFor(pod_id, "eth0");
+  if (auto text = ReadFile(result_path); text.ok()) {
+    cni::Json cached = cni::Json::parse(*text, nullptr, false);
+    if (cached.is_object()) {
+      result = cached.value("result", cni::Json());
+      a.runtime_config = cached.value("runtimeConfig", cni::Json::object());
+    }
+  } else if (!PathExists(netns)) {
+    return Status::Ok();  // never attached, or already detached
+  }
+  // Without the namespace (removed by hand) the plugins still free the
+  // host's side: the lease and port mappings by container id.
+  if (!IsNetns(netns)) a.netns = "";
+  if (Status s = plugins_.Del(list_, a, result); !s.ok()) {
+    return s.Annotate("detach network of " + pod_id);
+  }
+  if (Status s = RemoveAll(result_path); !s.ok()) return s;
+  return RemoveNetns(netns);
+}
+
+Result<PodNetwork> NetworkManager::Get(const std::string& pod_id) const {
+  SBX_RETURN_IF_ERROR(CheckPodId(pod_id));
+  auto text = ReadFile(ResultPath(pod_id));
+  if (!text.ok()) return NotFound("pod " + pod_id + " has no network");
+  cni::Json cached = cni::Json::parse(*text, nullptr, false);
+  if (!cached.is_object()) return Internal("corrupt network result of pod " + pod_id);
+  SBX_ASSIGN_OR_RETURN(cni::AddResult r, cni::AddResult::FromJson(cached.value("result", cni::Json())));
+  PodNetwork net;
+  net.netns = NetnsPath(pod_id);
+  for (const cni::IpConfig& ip : r.ips) net.ips.push_back(ip.Ip());
+  return net;
+}
+
+Result<int> NetworkManager::Sweep(const std::set<std::string>& keep) {
+  std::set<std::string> pods;
+  if (auto names = ListDir(options_.netns_dir); names.ok()) {
+    for (const std::string& n : *names) pods.insert(n);
+  }
+  if (auto names = ListDir(JoinPath(options_.state_dir, "results")); names.ok()) {
+    for (const std::string& n : *names) {
+      if (n.size() > 5 && n.compare(n.size() - 5, 5, ".json") == 0) pods.insert(n.substr(0, n.size() - 5));
+    }
+  }
+  int n = 0;
+  Status first = Status::Ok();
+  for (const std::string& pod : pods) {
+    if (keep.count(pod) || !CheckPodId(pod).ok()) continue;
+    SBX_LOG(kInfo) << "releasing the network of gone pod " << pod;
+    if (Status s = Detach(pod); !s.ok()) {
+      if (first.ok()) first = s;
+      continue;
+    }
+    ++n;
+  }
+  if (!first.ok()) return first;
+  return n;
+}
+
+}  // namespace sbx::daemon

@@ -1,0 +1,159 @@
+// NetworkManager with the real Debian CNI plugins: attach, detach, the
+// cached result after a restart, and the start-up sweep of namespaces and
+// leases whose pods are gone. Needs root and containernetworking-plugins.
+#include "daemon/network.h"
+
+#include <gtest/gtest.h>
+
+#include "common/fs.h"
+#include "daemon/netns.h"
+#include "tests/oci/runsc_testing.h"
+
+namespace sbx::daemon {
+namespace {
+
+using oci::runsc_testing::InCi;
+using oci::runsc_testing::TempDir;
+
+std::string Sh(const std::string& cmd) {
+  oci::CommandSpec spec;
+  spec.argv = {"/bin/sh", "-c", cmd + " 2>&1"};
+  auto r = oci::SimpleCommandRunner().Run(spec);
+  return r.ok() ? r->out : r.status().ToString();
+}
+
+int HostVeths() { return std::stoi(Sh("ip -o link show type veth | wc -l")); }
+
+class NetworkRootTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string missing;
+    if (::geteuid() != 0) {
+      missing = "needs root";
+    } else if (!PathExists("/usr/lib/cni/bridge")) {
+      missing = "needs containernetworking-plugins in /usr/lib/cni";
+    }
+    if (!missing.empty()) {
+      if (InCi()) FAIL() << missing << " (CI=true)";
+      GTEST_SKIP() << missing;
+    }
+    ASSERT_FALSE(dir_.path().empty());
+    options_.netns_dir = dir_.Sub("run/netns");
+    options_.state_dir = dir_.Sub("state/network");
+    options_.bridge = "sbxtest1";
+    options_.subnet = "10.254.78.0/24";
+    veths_before_ = HostVeths();
+  }
+  void TearDown() override { Sh("ip link del sbxtest1"); }
+
+  std::unique_ptr<NetworkManager> Manager() {
+    auto m = NetworkManager::Create(options_, runner_);
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return m.ok() ? std::move(*m) : nullptr;
+  }
+
+  TempDir dir_;
+  NetworkOptions options_;
+  oci::SimpleCommandRunner runner_;
+  int veths_before_ = 0;
+};
+
+TEST_F(NetworkRootTest, AttachGivesEachPodItsOwnNamespaceAndAddressAndDetachFreesThem) {
+  auto m = Manager();
+  ASSERT_TRUE(m);
+  auto a = m->Attach("sbx-net-a", {});
+  auto b = m->Attach("sbx-net-b", {{18081, 80, "tcp", "127.0.0.1"}});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  ASSERT_EQ(a->ips.size(), 1u);
+  ASSERT_EQ(b->ips.size(), 1u);
+  EXPECT_NE(a->ips[0], b->ips[0]);
+  EXPECT_EQ(a->ips[0].rfind("10.254.78.", 0), 0u) << a->ips[0];
+  EXPECT_TRUE(IsNetns(a->netns));
+  EXPECT_EQ(HostVeths(), veths_before_ + 2);
+  // loopback is up in the pod's namespace, eth0 has the address.
+  EXPECT_NE(Sh("nsenter --net=" + a->netns + " ip -o link show lo").find("LOWER_UP"),
+            std::string::npos);
+  EXPECT_NE(Sh("nsenter --net=" + a->netns + " ip -o -4 addr show eth0").find(a->ips[0] + "/24"),
+            std::string::npos);
+  // The pods reach each other over the bridge.
+  EXPECT_NE(Sh("nsenter --net=" + a->netns + " busybox ping -c 1 -W 2 " + b->ips[0])
+                .find("1 packets received"),
+            std::string::npos);
+
+  // A restarted daemon finds the attachment.
+  auto again = Manager();
+  auto got = again->Get("sbx-net-b");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->ips, b->ips);
+  EXPECT_EQ(again->Get("sbx-net-c").status().code(), Code::kNotFound);
+
+  ASSERT_TRUE(again->Detach("sbx-net-a").ok());
+  ASSERT_TRUE(again->Detach("sbx-net-b").ok());
+  EXPECT_TRUE(again->Detach("sbx-net-b").ok());  // already gone
+  EXPECT_FALSE(PathExists(a->netns));
+  EXPECT_FALSE(PathExists(b->netns));
+  EXPECT_EQ(HostVeths(), veths_before_);
+  EXPECT_FALSE(PathExists(options_.state_dir + "/ipam/sbx/" + a->ips[0]));
+  EXPECT_FALSE(PathExists(options_.state_dir + "/ipam/sbx/" + b->ips[0]));
+}
+
+TEST_F(NetworkRootTest, SweepReleasesWhatGonePodsHeldIncludingAHalfDoneAttach) {
+  auto m = Manager();
+  ASSERT_TRUE(m);
+  auto kept = m->Attach("sbx-net-kept", {});
+  auto gone = m->Attach("sbx-net-gone", {});
+  ASSERT_TRUE(kept.ok() && gone.ok());
+  // A crash between creating the namespace and the first plugin.
+  ASSERT_TRUE(CreateNetns(options_.netns_dir + "/sbx-net-half").ok());
+
+  auto swept = Manager()->Sweep({"sbx-net-kept"});
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(*swept, 2);
+  EXPECT_TRUE(IsNetns(kept->netns));
+  EXPECT_FALSE(PathExists(gone->netns));
+  EXPECT_FALSE(PathExists(options_.netns_dir + "/sbx-net-half"));
+  EXPECT_FALSE(PathExists(options_.state_dir + "/ipam/sbx/" + gone->ips[0]));
+  EXPECT_TRUE(PathExists(options_.state_dir + "/ipam/sbx/" + kept->ips[0]));
+  EXPECT_EQ(HostVeths(), veths_before_ + 1);
+  ASSERT_TRUE(m->Detach("sbx-net-kept").ok());
+  EXPECT_EQ(HostVeths(), veths_before_);
+}
+
+TEST_F(NetworkRootTest, BadConfigurationNamesTheFileAndChangesNothing) {
+  std::string path = dir_.Sub("bad.conflist");
+  ASSERT_TRUE(WriteFileAtomic(path, R"({"cniVersion":"1.0.0","name":"x","plugins":[{"type":"nosuch"}]})").ok());
+  options_.conflist_path = path;
+  auto m = NetworkManager::Create(options_, runner_);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find(path), std::string::npos) << m.status().ToString();
+  EXPECT_NE(m.status().message().find("\"nosuch\" not found"), std::string::npos)
+      << m.status().ToString();
+  EXPECT_FALSE(PathExists(options_.netns_dir));
+
+  options_.conflist_path = dir_.Sub("missing.conflist");
+  m = NetworkManager::Create(options_, runner_);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("missing.conflist"), std::string::npos)
+      << m.status().ToString();
+}
+
+TEST_F(NetworkRootTest, AFailedAttachLeavesNothing) {
+  // A subnet with no free address after the gateway: host-local fails.
+  options_.subnet = "10.254.79.0/30";
+  auto m = Manager();
+  ASSERT_TRUE(m);
+  auto first = m->Attach("sbx-net-1", {});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = m->Attach("sbx-net-2", {});
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("CNI plugin bridge ADD"), std::string::npos)
+      << second.status().ToString();
+  EXPECT_FALSE(PathExists(options_.netns_dir + "/sbx-net-2"));
+  EXPECT_EQ(HostVeths(), veths_before_ + 1);
+  ASSERT_TRUE(m->Detach("sbx-net-1").ok());
+  EXPECT_EQ(HostVeths(), veths_before_);
+}
+
+}  // namespace
+}  // namespace sbx::daemon
