@@ -23,6 +23,7 @@ Result<NetworkConfigList> NetworkConfigList::Parse(std::string_view text,
     return it->get<std::string>();
   };
   NetworkConfigList list;
+  list.raw = j;
   SBX_ASSIGN_OR_RETURN(list.cni_version, string_field("cniVersion"));
   SBX_ASSIGN_OR_RETURN(list.name, string_field("name"));
   auto plugins = j.find("plugins");

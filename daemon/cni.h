@@ -38,6 +38,7 @@ struct NetworkConfigList {
   std::string cni_version;
   std::string name;
   std::vector<Json> plugins;  // each an object with a "type"
+  Json raw;                   // the list as parsed
 
   // `source` names the file (or "built-in") in errors.
   static Result<NetworkConfigList> Parse(std::string_view text, const std::string& source);

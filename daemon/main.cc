@@ -22,6 +22,7 @@
 #include "daemon/event_loop.h"
 #include "daemon/garbage_collector.h"
 #include "daemon/http_server.h"
+#include "daemon/network.h"
 #include "daemon/pod_builder.h"
 #include "daemon/process.h"
 #include "daemon/resource_service.h"
@@ -55,6 +56,9 @@ struct Flags {
   std::string default_memory_limit, default_cpu_limit;
   int64_t default_pids_limit = 0;
   std::string seccomp_profile_root;  // default STATE_DIR/seccomp
+  std::string network = "none";
+  std::string cni_conflist;
+  std::vector<std::string> cni_plugin_dirs;
   std::string default_seccomp = "RuntimeDefault";
   size_t warm_pool_max_starting = 0;  // default: 2 per CPU
   bool warm_pool_idle_cpu = true;
@@ -92,6 +96,16 @@ Flags:
                      containers that set none (default RuntimeDefault)
   --warm-pool-max-starting N  warm pool members booting at once, across all
                      pools (default 2 per CPU)
+  --network MODE     none | sandbox: the network of sandboxes whose template
+                     does not choose one (annotation sbx.dev/network);
+                     sandbox gives each its own network namespace attached
+                     by CNI plugins, with gVisor's network stack (default
+                     none)
+  --cni-conflist PATH  the CNI network configuration list (default: a
+                     bridge sbx0 with host-local addresses from 10.213.0.0/16
+                     and portmap)
+  --cni-plugin-dir DIR  where CNI plugins are found (repeatable; default
+                     /usr/lib/cni and /opt/cni/bin)
   --warm-pool-cpu P  idle | normal: CPU priority of warm pool members until
                      a claim adopts them; idle (default) boots and keeps them
                      on CPU nothing else wants, so a refilling pool never
@@ -194,6 +208,18 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
         return false;
       }
       f->warm_pool_max_starting = static_cast<size_t>(n);
+    } else if (a == "--network") {
+      if (!next(&f->network)) return false;
+      if (f->network != "none" && f->network != "sandbox") {
+        std::fprintf(stderr, "sbxd: --network: must be none or sandbox\n");
+        return false;
+      }
+    } else if (a == "--cni-conflist") {
+      if (!next(&f->cni_conflist)) return false;
+    } else if (a == "--cni-plugin-dir") {
+      std::string v;
+      if (!next(&v)) return false;
+      f->cni_plugin_dirs.push_back(v);
     } else if (a == "--warm-pool-cpu") {
       std::string v;
       if (!next(&v)) return false;
@@ -316,6 +342,27 @@ int Run(const Flags& flags) {
   ro.runsc.overlay2 = "root:memory";
   ro.runsc.oci_seccomp = true;  // containers' seccomp profiles apply inside the sandbox
   ro.pause_binary = flags.pause_binary;
+  ro.netns_rmem_defect = caps->netns_rmem_defect;
+  NetworkOptions no;
+  no.netns_dir = JoinPath(flags.run_dir, "netns");
+  no.state_dir = JoinPath(flags.state_dir, "network");
+  no.conflist_path = flags.cni_conflist;
+  if (!flags.cni_plugin_dirs.empty()) no.plugin_dirs = flags.cni_plugin_dirs;
+  auto network = NetworkManager::Create(no, runner);
+  if (network.ok()) {
+    ro.network = network->get();
+    if (caps->netns_rmem_defect) {
+      SBX_LOG(kInfo) << "runsc " << caps->version
+                     << " refuses --network=sandbox in this kernel's namespaces; networked "
+                        "sandboxes start with /proc/sys masked (reference: runsc.md 3.4)";
+    }
+  } else if (flags.network == "sandbox" || !flags.cni_conflist.empty()) {
+    SBX_LOG(kError) << "sandbox networking: " << network.status().ToString();
+    return 1;
+  } else {
+    SBX_LOG(kInfo) << "sandbox networking unavailable (" << network.status().message()
+                   << "); sandboxes run with --network=none";
+  }
   if (Status s = MakeDirs(ro.runsc.root, 0700); !s.ok()) {
     SBX_LOG(kError) << s.ToString();
     return 1;
@@ -354,6 +401,7 @@ int Run(const Flags& flags) {
   ps.security.seccomp_profile_root = flags.seccomp_profile_root;
   ps.security.default_seccomp = flags.default_seccomp;
   ps.pause_binary = flags.pause_binary;
+  ps.network = flags.network;
   PodBuilder builder(**store, **images, volumes, ps);
 
   ControllerOptions co;

@@ -124,7 +124,10 @@ Result<PodNetwork> NetworkManager::Attach(const std::string& pod_id,
   }
   auto added = plugins_.Add(list_, a);
   if (!added.ok()) return undo(added.status());
-  cni::Json cached = {{"result", added->raw}, {"runtimeConfig", a.runtime_config}};
+  // The list goes with the result: DEL must run the plugins that ran ADD,
+  // even after the daemon's configuration changed.
+  cni::Json cached = {
+      {"result", added->raw}, {"runtimeConfig", a.runtime_config}, {"config", list_.raw}};
   if (Status w = WriteFileAtomic(ResultPath(pod_id), cached.dump(), 0600); !w.ok()) {
     return undo(w);
   }
@@ -140,11 +143,16 @@ Status NetworkManager::Detach(const std::string& pod_id) {
   const std::string result_path = ResultPath(pod_id);
   cni::Json result;
   cni::Attachment a = AttachmentFor(pod_id, "eth0");
+  cni::NetworkConfigList list = list_;
   if (auto text = ReadFile(result_path); text.ok()) {
     cni::Json cached = cni::Json::parse(*text, nullptr, false);
     if (cached.is_object()) {
       result = cached.value("result", cni::Json());
       a.runtime_config = cached.value("runtimeConfig", cni::Json::object());
+      if (cached.contains("config")) {
+        auto used = cni::NetworkConfigList::Parse(cached["config"].dump(), result_path);
+        if (used.ok()) list = std::move(*used);
+      }
     }
   } else if (!PathExists(netns)) {
     return Status::Ok();  // never attached, or already detached
@@ -152,7 +160,7 @@ Status NetworkManager::Detach(const std::string& pod_id) {
   // Without the namespace (removed by hand) the plugins still free the
   // host's side: the lease and port mappings by container id.
   if (!IsNetns(netns)) a.netns = "";
-  if (Status s = plugins_.Del(list_, a, result); !s.ok()) {
+  if (Status s = plugins_.Del(list, a, result); !s.ok()) {
     return s.Annotate("detach network of " + pod_id);
   }
   if (Status s = RemoveAll(result_path); !s.ok()) return s;

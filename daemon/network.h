@@ -9,8 +9,10 @@
 //
 // On disk:
 //   netns_dir/<pod-id>                  the pinned namespace (netns.h)
-//   state_dir/results/<pod-id>.json     the ADD result, written before
-//                                       Attach returns
+//   state_dir/results/<pod-id>.json     the ADD result and the list that
+//                                       produced it (DEL runs that list,
+//                                       even if the settings changed),
+//                                       written before Attach returns
 //   state_dir/ipam/                     host-local's leases (its dataDir)
 //
 // Crash safety. Attach creates the namespace before any plugin runs, and

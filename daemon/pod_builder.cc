@@ -86,6 +86,18 @@ Result<PodLaunch> PodBuilder::BuildPod(const api::Sandbox& sb, const std::string
     *failure = {"CreateContainerConfigError", resources.status()};
     return resources.status();
   }
+  std::string network = settings_.network;
+  const auto& annotations = sb.spec.pod_template.annotations;
+  if (auto it = annotations.find(kNetworkAnnotation); it != annotations.end()) {
+    if (it->second != "none" && it->second != "sandbox") {
+      Status bad = InvalidArgument(std::string("spec.podTemplate.metadata.annotations[") +
+                                   kNetworkAnnotation + "]: \"" + it->second +
+                                   "\" is not a network mode (none, sandbox)");
+      *failure = {"CreateContainerConfigError", bad};
+      return bad;
+    }
+    network = it->second;
+  }
   auto prepared = volumes_.Prepare(sb, sandbox_dir, Getter(sb.metadata.namespace_));
   if (!prepared.ok()) {
     *failure = {"ContainerCreating", prepared.status()};
@@ -97,6 +109,7 @@ Result<PodLaunch> PodBuilder::BuildPod(const api::Sandbox& sb, const std::string
                                                                : sb.spec.pod_template.spec.hostname;
   launch.resources = *resources;
   launch.annotations = volumes->annotations;
+  launch.network = network == "sandbox";
   return launch;
 }
 

@@ -31,7 +31,13 @@ struct PodSettings {
   // The static sbx-pause, copied into every container with a seccomp
   // profile to load that profile in commands exec'd into it.
   std::string pause_binary;
+  // "none" | "sandbox": a pod's network unless its template's annotation
+  // kNetworkAnnotation says otherwise.
+  std::string network = "none";
 };
+
+// podTemplate.metadata.annotations key choosing a sandbox's network mode.
+inline constexpr char kNetworkAnnotation[] = "sbx.dev/network";
 
 // runsc applies a container's seccomp profile (linux.seccomp) to the
 // container's processes but not to those started by `runsc exec`. So a

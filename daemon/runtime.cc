@@ -40,6 +40,11 @@ SandboxRuntime::SandboxRuntime(RuntimeOptions options, oci::CommandRunner& runne
                                ExitCallback on_exit)
     : options_(std::move(options)),
       runsc_(options_.runsc),
+      runsc_net_([this] {
+        oci::RunscConfig c = options_.runsc;
+        c.network = "sandbox";
+        return c;
+      }()),
       runner_(runner),
       on_exit_(std::move(on_exit)) {
   relist_thread_ = std::thread([this] { RelistLoop(); });
@@ -171,19 +176,40 @@ Status SandboxRuntime::StartPod(const std::string& uid, const PodLaunch& launch)
   bs.resources = launch.resources;
   bs.capabilities = std::vector<std::string>{};
   bs.no_new_privileges = true;
-  SBX_RETURN_IF_ERROR(oci::WriteBundle(bundle, bs));
 
   // A container left over from an interrupted start is replaced, and so is
   // its cgroup: runsc reuses an existing cgroup without applying new limits.
   if (RunscKnows(id)) (void)DeleteContainer(id, /*force=*/true);
   RemoveStaleCgroups({}, id);
 
+  // The network: a fresh namespace every start (runsc moves the addresses
+  // it finds into its own stack, so a namespace serves one boot).
+  PodNetwork net;
+  if (launch.network) {
+    if (options_.network == nullptr) {
+      return FailedPrecondition("sandbox networking is off on this daemon (sbxd --network=sandbox)");
+    }
+    auto attached = options_.network->Attach(id, launch.ports);
+    if (!attached.ok()) return attached.status().Annotate("start sandbox " + id);
+    net = std::move(*attached);
+    bs.netns_path = net.netns;
+  }
+  const oci::RunscClient& runsc = launch.network ? runsc_net_ : runsc_;
+  auto detach = [&] {
+    if (!launch.network) return;
+    if (Status d = options_.network->Detach(id); !d.ok()) SBX_LOG(kWarning) << d.ToString();
+  };
+  if (Status w = oci::WriteBundle(bundle, bs); !w.ok()) {
+    detach();
+    return w;
+  }
+
   UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!devnull.valid()) return ErrnoStatus("open /dev/null", errno);
   const std::string pid_file = JoinPath(bundle, "pid");
   (void)RemoveAll(pid_file);
   oci::CommandSpec create;
-  create.argv = runsc_.Create(id, bundle, pid_file);
+  create.argv = runsc.Create(id, bundle, pid_file);
   create.timeout = options_.runsc_timeout;
   create.stdout_fd = devnull.get();
   create.stderr_fd = devnull.get();
@@ -195,6 +221,7 @@ Status SandboxRuntime::StartPod(const std::string& uid, const PodLaunch& launch)
       pods_.erase(uid);
     }
     (void)DeleteContainer(id, /*force=*/true);
+    detach();
     return s.Annotate("start sandbox " + id);
   };
   if (!cr.ok()) return fail(cr.status());
@@ -214,6 +241,7 @@ Status SandboxRuntime::StartPod(const std::string& uid, const PodLaunch& launch)
     run.sandbox_pid = pid;
     run.started_at = std::chrono::system_clock::now();
     run.background = launch.background;
+    run.ips = net.ips;
     pods_[uid] = run;
   }
   WatchPod(uid, id, pid, /*adopted=*/false);
@@ -225,7 +253,13 @@ Status SandboxRuntime::StartPod(const std::string& uid, const PodLaunch& launch)
       SBX_LOG(kWarning) << "sandbox " << id << ": " << s.ToString();
     }
   }
-  auto sr = RunRunsc(runsc_.Start(id), launch.background);
+  std::vector<std::string> start = runsc.Start(id);
+  if (launch.network && options_.netns_rmem_defect) {
+    auto min_addr = ReadFile("/proc/sys/vm/mmap_min_addr");
+    if (!min_addr.ok()) return fail(min_addr.status());
+    start = oci::WithProcSysMask(start, std::string(Trim(*min_addr)));
+  }
+  auto sr = RunRunsc(std::move(start), launch.background);
   if (!sr.ok()) return fail(sr.status());
   if (sr->exit_code != 0) return fail(oci::RunscClient::CommandError("start", *sr));
   return Status::Ok();
@@ -476,6 +510,9 @@ Status SandboxRuntime::Stop(const std::string& uid) {
   for (const auto& sub : sub_ids) (void)DeleteContainer(sub, /*force=*/true);
   Status s = DeleteContainer(id, /*force=*/true);
   if (!s.ok()) return s.Annotate("stop sandbox " + id);
+  if (options_.network != nullptr) {
+    if (Status d = options_.network->Detach(id); !d.ok()) return d.Annotate("stop sandbox " + id);
+  }
   return Status::Ok();
 }
 
@@ -606,6 +643,9 @@ Result<std::set<std::string>> SandboxRuntime::Recover(const std::set<std::string
       run.sandbox_pid = st.pid;
       run.started_at = std::chrono::system_clock::now();
       run.adopted = true;
+      if (options_.network != nullptr) {
+        if (auto net = options_.network->Get(st.id); net.ok()) run.ips = net->ips;
+      }
       run.background = CgroupIdle(CgroupPath(st.id), options_.cgroup_root) ||
                        IsIdleScheduled(st.pid);
       {
@@ -673,6 +713,16 @@ Result<std::set<std::string>> SandboxRuntime::Recover(const std::set<std::string
     std::lock_guard<std::mutex> l(mu_);
     const PodRun& p = pods_[uid];
     WatchPod(uid, p.pod_id, p.sandbox_pid, /*adopted=*/true);
+  }
+  // Namespaces, veths, leases and port mappings of pods that are gone.
+  if (options_.network != nullptr) {
+    std::set<std::string> keep;
+    for (const auto& uid : adopted) keep.insert(PodId(uid));
+    if (auto swept = options_.network->Sweep(keep); !swept.ok()) {
+      SBX_LOG(kWarning) << swept.status().ToString();
+    } else if (*swept > 0) {
+      SBX_LOG(kInfo) << "released the networks of " << *swept << " gone sandbox(es)";
+    }
   }
 
   // Sandbox directories of objects that no longer exist.

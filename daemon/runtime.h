@@ -52,6 +52,7 @@
 
 #include "common/status.h"
 #include "common/time.h"
+#include "daemon/network.h"
 #include "oci/bundle.h"
 #include "oci/command.h"
 #include "oci/runsc.h"
@@ -67,6 +68,12 @@ struct RuntimeOptions {
   std::chrono::milliseconds relist_interval{1000};
   std::chrono::milliseconds relist_interval_max{30000};
   std::string cgroup_root = "/sys/fs/cgroup";
+  // Sandbox networking (PodLaunch::network); null: every pod runs with
+  // --network=none. Not owned.
+  NetworkManager* network = nullptr;
+  // The installed runsc needs the /proc/sys mask to start a networked pod
+  // (oci::WithProcSysMask).
+  bool netns_rmem_defect = false;
 };
 
 // The pause after a relist whose `runsc list` took `took`: at least
@@ -95,6 +102,7 @@ struct PodRun {
   bool adopted = false;
   // Runs at idle CPU priority (PodLaunch::background) until Foreground.
   bool background = false;
+  std::vector<std::string> ips;  // with PodLaunch::network
   std::map<std::string, ContainerRun> containers;  // by container name
 };
 
@@ -108,6 +116,10 @@ struct PodLaunch {
   // (daemon/cpu_priority.h) — every runsc command for it under SCHED_IDLE,
   // its cgroup marked idle — until Foreground.
   bool background = false;
+  // Its own network namespace, attached by CNI (RuntimeOptions::network),
+  // with runsc's network stack; hostPort publications.
+  bool network = false;
+  std::vector<PortMapping> ports;
 };
 
 struct ContainerLaunch {
@@ -206,6 +218,7 @@ class SandboxRuntime {
 
   RuntimeOptions options_;
   oci::RunscClient runsc_;
+  oci::RunscClient runsc_net_;  // runsc_ with --network=sandbox
   oci::CommandRunner& runner_;
   ExitCallback on_exit_;
 

@@ -626,6 +626,7 @@ Status SandboxController::StartPod(Pass& p) {
     volumes_by_uid_[p.uid] = volumes;
   }
   p.volumes = std::move(volumes);
+  if (auto run = runtime_.Get(p.uid)) sb.status.pod_ips = run->ips;
   Event(sb, "Normal", "SandboxStarted",
         "Started gVisor sandbox " + SandboxRuntime::PodId(p.uid));
   return Status::Ok();

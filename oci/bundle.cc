@@ -138,7 +138,9 @@ Json BuildRuntimeSpec(const BundleSpec& spec) {
 
   Json namespaces = Json::array();
   for (const char* type : {"pid", "ipc", "uts", "mount", "network"}) {
-    namespaces.push_back({{"type", type}});
+    Json ns = {{"type", type}};
+    if (std::string_view(type) == "network" && !spec.netns_path.empty()) ns["path"] = spec.netns_path;
+    namespaces.push_back(std::move(ns));
   }
   Json linux_section = {{"namespaces", std::move(namespaces)}};
   if (!spec.cgroups_path.empty()) linux_section["cgroupsPath"] = spec.cgroups_path;

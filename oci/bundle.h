@@ -59,6 +59,8 @@ struct BundleSpec {
   std::string hostname;
   std::map<std::string, std::string> annotations;
   std::string cgroups_path;  // empty = runsc's default ("/<container id>")
+  // The network namespace to join (a pinned path); empty = a new one.
+  std::string netns_path;
   bool terminal = false;
   std::vector<BundleMount> mounts;  // after the default mounts; may shadow them
 

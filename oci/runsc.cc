@@ -379,4 +379,15 @@ std::string ContainerIdFor(std::string_view object_uid) {
   return id;
 }
 
+std::vector<std::string> WithProcSysMask(const std::vector<std::string>& argv,
+                                         const std::string& mmap_min_addr) {
+  std::vector<std::string> out = {
+      "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+      "mount -t tmpfs -o size=64k,mode=0555 sbx-proc-sys /proc/sys && mkdir /proc/sys/vm && "
+      "printf '%s\\n' \"$0\" > /proc/sys/vm/mmap_min_addr && exec \"$@\"",
+      mmap_min_addr};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
 }  // namespace sbx::oci

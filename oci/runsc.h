@@ -151,6 +151,16 @@ class RunscClient {
 // can never pick another sandbox: "sbx-" + 28 hex chars of sha256(uid).
 std::string ContainerIdFor(std::string_view object_uid);
 
+// runsc before release-20240807 refuses to set up --network=sandbox when
+// a fresh network namespace has net.core.rmem_default, which Linux 6.x
+// namespaces (reference/runsc.md §3.4; RunscCapabilities::
+// netns_rmem_defect). The workaround runs the command that sets up the
+// network (`start` of a pod) in a private mount namespace whose /proc/sys is
+// a tmpfs holding only vm/mmap_min_addr (runsc reads it; the value is the
+// host's, `mmap_min_addr`). Needs util-linux's unshare and /bin/sh.
+std::vector<std::string> WithProcSysMask(const std::vector<std::string>& argv,
+                                         const std::string& mmap_min_addr);
+
 }  // namespace sbx::oci
 
 #endif  // SBX_OCI_RUNSC_H_

@@ -120,6 +120,31 @@ TEST_F(NetworkRootTest, SweepReleasesWhatGonePodsHeldIncludingAHalfDoneAttach) {
   EXPECT_EQ(HostVeths(), veths_before_);
 }
 
+TEST_F(NetworkRootTest, DetachRunsTheListThatAttachedAfterTheSettingsChanged) {
+  auto before = Manager();
+  ASSERT_TRUE(before);
+  auto a = before->Attach("sbx-net-moved", {});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  const std::string lease = options_.state_dir + "/ipam/sbx/" + a->ips[0];
+  ASSERT_TRUE(PathExists(lease));
+  // The daemon restarts with a conflist of another bridge, subnet and
+  // lease directory (its cached results stay where they were).
+  NetworkOptions other_net = options_;
+  other_net.bridge = "sbxtest2";
+  other_net.subnet = "10.254.82.0/24";
+  other_net.state_dir = dir_.Sub("state2/network");
+  std::string other = dir_.Sub("other.conflist");
+  ASSERT_TRUE(WriteFileAtomic(other, BuiltinConflist(other_net)).ok());
+  NetworkOptions changed = options_;
+  changed.conflist_path = other;
+  auto after = NetworkManager::Create(changed, runner_);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  ASSERT_TRUE((*after)->Detach("sbx-net-moved").ok());
+  EXPECT_FALSE(PathExists(lease));
+  EXPECT_EQ(HostVeths(), veths_before_);
+  Sh("ip link del sbxtest2");
+}
+
 TEST_F(NetworkRootTest, BadConfigurationNamesTheFileAndChangesNothing) {
   std::string path = dir_.Sub("bad.conflist");
   ASSERT_TRUE(WriteFileAtomic(path, R"({"cniVersion":"1.0.0","name":"x","plugins":[{"type":"nosuch"}]})").ok());

@@ -132,6 +132,17 @@ TEST(BuildRuntimeSpecTest, GoldenFields) {
   EXPECT_EQ(j["annotations"]["io.kubernetes.cri.container-type"], "sandbox");
 }
 
+TEST(BuildRuntimeSpecTest, NetworkNamespacePathIsJoined) {
+  BundleSpec s;
+  s.rootfs = "/r";
+  s.args = {"/bin/true"};
+  s.netns_path = "/run/sbx/netns/sbx-0123";
+  Json j = BuildRuntimeSpec(s);
+  EXPECT_EQ(j["linux"]["namespaces"][4],
+            Json::parse(R"({"type":"network","path":"/run/sbx/netns/sbx-0123"})"));
+  EXPECT_EQ(j["linux"]["namespaces"][0], Json::parse(R"({"type":"pid"})"));
+}
+
 TEST(BuildRuntimeSpecTest, OptionalFieldsAreOmitted) {
   BundleSpec s;
   s.rootfs = "/r";

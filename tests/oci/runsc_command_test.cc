@@ -12,6 +12,7 @@
 #include "common/fs.h"
 #include "common/strings.h"
 #include "oci/command.h"
+#include "oci/runsc.h"
 #include "tests/oci/runsc_testing.h"
 
 namespace sbx::oci {
@@ -62,6 +63,24 @@ TEST(SimpleCommandRunnerTest, NiceIsAddedToTheCommandsNiceValue) {
   auto r = SimpleCommandRunner().Run(spec);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->out, std::to_string(std::stoi(own->out) + 10) + "\n");
+}
+
+// The runsc netns workaround: the command sees a /proc/sys with only
+// vm/mmap_min_addr (the value given), and the host's /proc/sys is untouched.
+TEST(WithProcSysMaskTest, CommandSeesOnlyMmapMinAddr) {
+  if (::geteuid() != 0) {
+    if (runsc_testing::InCi()) FAIL() << "needs root (CI=true)";
+    GTEST_SKIP() << "needs root";
+  }
+  CommandSpec spec;
+  spec.argv = WithProcSysMask({"/bin/sh", "-c", "ls -A /proc/sys; cat /proc/sys/vm/mmap_min_addr; "
+                                                "ls /proc/sys/net 2>/dev/null || echo no-net"},
+                              "65536");
+  auto r = SimpleCommandRunner().Run(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 0) << r->err;
+  EXPECT_EQ(r->out, "vm\n65536\nno-net\n");
+  EXPECT_TRUE(PathExists("/proc/sys/net/core"));
 }
 
 TEST(SimpleCommandRunnerTest, ReportsTerminatingSignal) {
