@@ -122,12 +122,17 @@ Result<PodNetwork> NetworkManager::Attach(const std::string& pod_id,
     }
     a.runtime_config["portMappings"] = std::move(mappings);
   }
+  // What DEL needs is on disk before ADD runs: a crash in the middle of ADD
+  // leaves port mappings that only a DEL given them removes (portmap skips
+  // DEL without). The list goes with it: DEL must run the plugins that ran
+  // ADD, even after the daemon's configuration changed.
+  cni::Json cached = {{"runtimeConfig", a.runtime_config}, {"config", list_.raw}};
+  if (Status w = WriteFileAtomic(ResultPath(pod_id), cached.dump(), 0600); !w.ok()) {
+    return undo(w);
+  }
   auto added = plugins_.Add(list_, a);
   if (!added.ok()) return undo(added.status());
-  // The list goes with the result: DEL must run the plugins that ran ADD,
-  // even after the daemon's configuration changed.
-  cni::Json cached = {
-      {"result", added->raw}, {"runtimeConfig", a.runtime_config}, {"config", list_.raw}};
+  cached["result"] = added->raw;
   if (Status w = WriteFileAtomic(ResultPath(pod_id), cached.dump(), 0600); !w.ok()) {
     return undo(w);
   }
@@ -173,7 +178,10 @@ Result<PodNetwork> NetworkManager::Get(const std::string& pod_id) const {
   if (!text.ok()) return NotFound("pod " + pod_id + " has no network");
   cni::Json cached = cni::Json::parse(*text, nullptr, false);
   if (!cached.is_object()) return Internal("corrupt network result of pod " + pod_id);
-  SBX_ASSIGN_OR_RETURN(cni::AddResult r, cni::AddResult::FromJson(cached.value("result", cni::Json())));
+  if (!cached.contains("result")) {
+    return NotFound("pod " + pod_id + " has no network (its attach did not finish)");
+  }
+  SBX_ASSIGN_OR_RETURN(cni::AddResult r, cni::AddResult::FromJson(cached["result"]));
   PodNetwork net;
   net.netns = NetnsPath(pod_id);
   for (const cni::IpConfig& ip : r.ips) net.ips.push_back(ip.Ip());

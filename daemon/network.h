@@ -9,10 +9,11 @@
 //
 // On disk:
 //   netns_dir/<pod-id>                  the pinned namespace (netns.h)
-//   state_dir/results/<pod-id>.json     the ADD result and the list that
-//                                       produced it (DEL runs that list,
-//                                       even if the settings changed),
-//                                       written before Attach returns
+//   state_dir/results/<pod-id>.json     the list and runtime arguments
+//                                       (port mappings), written before ADD
+//                                       runs, then with the ADD result; DEL
+//                                       runs that list with them, even if
+//                                       the settings changed
 //   state_dir/ipam/                     host-local's leases (its dataDir)
 //
 // Crash safety. Attach creates the namespace before any plugin runs, and

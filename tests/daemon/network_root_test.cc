@@ -225,6 +225,32 @@ TEST_F(NetworkRootTest, AThousandCyclesAndAKillInTheMiddleLeaveNothingBehind) {
   EXPECT_EQ(Sh("iptables -t nat -S | grep -c sbx-cyc-"), "0\n");
 }
 
+// A plugin after portmap fails: the undo's DEL must be given the port
+// mappings, or portmap skips its DEL and the DNAT rules stay.
+TEST_F(NetworkRootTest, AnAttachFailingAfterPortmapRemovesItsPortMappings) {
+  ASSERT_TRUE(MakeDirs(dir_.Sub("plugins"), 0755).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_.Sub("plugins/failer"),
+                              "#!/bin/sh\ncat >/dev/null\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\n"
+                              "echo '{\"code\":100,\"msg\":\"refused\"}'\nexit 1\n",
+                              0755)
+                  .ok());
+  cni::Json list = cni::Json::parse(BuiltinConflist(options_));
+  list["plugins"].push_back({{"type", "failer"}});
+  ASSERT_TRUE(WriteFileAtomic(dir_.Sub("failing.conflist"), list.dump()).ok());
+  options_.conflist_path = dir_.Sub("failing.conflist");
+  options_.plugin_dirs = {dir_.Sub("plugins"), "/usr/lib/cni"};
+  auto m = Manager();
+  ASSERT_TRUE(m);
+  auto a = m->Attach("sbx-net-ports", {{18082, 80, "tcp", "127.0.0.1"}});
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("CNI plugin failer ADD: refused"), std::string::npos)
+      << a.status().ToString();
+  EXPECT_EQ(Sh("iptables -t nat -S | grep -c sbx-net-ports"), "0\n");
+  EXPECT_EQ(Sh("iptables -t nat -S | grep -c -- '--dport 18082'"), "0\n");
+  EXPECT_EQ(HostVeths(), veths_before_);
+  EXPECT_FALSE(PathExists(options_.netns_dir + "/sbx-net-ports"));
+}
+
 TEST_F(NetworkRootTest, BadConfigurationNamesTheFileAndChangesNothing) {
   std::string path = dir_.Sub("bad.conflist");
   ASSERT_TRUE(WriteFileAtomic(path, R"({"cniVersion":"1.0.0","name":"x","plugins":[{"type":"nosuch"}]})").ok());
