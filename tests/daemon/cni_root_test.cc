@@ -7,36 +7,22 @@
 #include "common/strings.h"
 #include "daemon/cni.h"
 #include "daemon/netns.h"
+#include "tests/daemon/cni_testing.h"
 #include "tests/oci/runsc_testing.h"
 
 namespace sbx::daemon::cni {
 namespace {
 
-using oci::runsc_testing::InCi;
+using cni_testing::Sh;
 using oci::runsc_testing::TempDir;
 
 constexpr char kPluginDir[] = "/usr/lib/cni";
 constexpr char kBridge[] = "sbxtest0";
 
-std::string Sh(const std::string& cmd) {
-  oci::CommandSpec spec;
-  spec.argv = {"/bin/sh", "-c", cmd + " 2>&1"};
-  auto r = oci::SimpleCommandRunner().Run(spec);
-  return r.ok() ? r->out : r.status().ToString();
-}
-
 class CniRootTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string missing;
-    if (::geteuid() != 0) missing = "needs root";
-    else if (!PathExists(std::string(kPluginDir) + "/bridge")) {
-      missing = "needs containernetworking-plugins in /usr/lib/cni";
-    }
-    if (!missing.empty()) {
-      if (InCi()) FAIL() << missing << " (CI=true)";
-      GTEST_SKIP() << missing;
-    }
+    SBX_REQUIRE_ROOT_AND_CNI();
     ASSERT_FALSE(dir_.path().empty());
     netns_ = dir_.Sub("netns/sbx-test");
   }

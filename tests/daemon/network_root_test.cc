@@ -14,36 +14,21 @@
 
 #include "common/fs.h"
 #include "daemon/netns.h"
+#include "tests/daemon/cni_testing.h"
 #include "tests/oci/runsc_testing.h"
 
 namespace sbx::daemon {
 namespace {
 
-using oci::runsc_testing::InCi;
+using cni_testing::Sh;
 using oci::runsc_testing::TempDir;
-
-std::string Sh(const std::string& cmd) {
-  oci::CommandSpec spec;
-  spec.argv = {"/bin/sh", "-c", cmd + " 2>&1"};
-  auto r = oci::SimpleCommandRunner().Run(spec);
-  return r.ok() ? r->out : r.status().ToString();
-}
 
 int HostVeths() { return std::stoi(Sh("ip -o link show type veth | wc -l")); }
 
 class NetworkRootTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string missing;
-    if (::geteuid() != 0) {
-      missing = "needs root";
-    } else if (!PathExists("/usr/lib/cni/bridge")) {
-      missing = "needs containernetworking-plugins in /usr/lib/cni";
-    }
-    if (!missing.empty()) {
-      if (InCi()) FAIL() << missing << " (CI=true)";
-      GTEST_SKIP() << missing;
-    }
+    SBX_REQUIRE_ROOT_AND_CNI();
     ASSERT_FALSE(dir_.path().empty());
     options_.netns_dir = dir_.Sub("run/netns");
     options_.state_dir = dir_.Sub("state/network");
