@@ -51,6 +51,14 @@ Result<AddResult> AddResult::FromJson(const Json& result) {
   if (!result.is_object()) return InvalidArgument("CNI result is not a JSON object");
   AddResult r;
   r.raw = result;
+  if (auto ifs = result.find("interfaces"); ifs != result.end() && ifs->is_array()) {
+    for (const Json& i : *ifs) {
+      if (!i.is_object() || !i.contains("name") || !i["name"].is_string()) continue;
+      auto sandbox = i.find("sandbox");
+      if (sandbox != i.end() && sandbox->is_string() && !sandbox->get<std::string>().empty()) continue;
+      r.host_interfaces.push_back(i["name"].get<std::string>());
+    }
+  }
   auto ips = result.find("ips");
   if (ips == result.end()) return r;
   if (!ips->is_array()) return InvalidArgument("CNI result: \"ips\" is not an array");

@@ -64,6 +64,9 @@ struct IpConfig {
 struct AddResult {
   Json raw;
   std::vector<IpConfig> ips;
+  // Interfaces the plugins made on the host's side (no "sandbox" path):
+  // a veth's host end, a bridge.
+  std::vector<std::string> host_interfaces;
   static Result<AddResult> FromJson(const Json& result);
 };
 

@@ -22,6 +22,8 @@
 #include "daemon/event_loop.h"
 #include "daemon/garbage_collector.h"
 #include "daemon/http_server.h"
+#include "daemon/dns.h"
+#include "daemon/firewall.h"
 #include "daemon/network.h"
 #include "daemon/pod_builder.h"
 #include "daemon/process.h"
@@ -59,6 +61,9 @@ struct Flags {
   std::string network = "none";
   std::string cni_conflist;
   std::vector<std::string> cni_plugin_dirs;
+  std::vector<std::string> dns;
+  std::vector<Cidr> egress_deny = DefaultEgressDeny();
+  std::vector<Cidr> egress_allow;
   std::string default_seccomp = "RuntimeDefault";
   size_t warm_pool_max_starting = 0;  // default: 2 per CPU
   bool warm_pool_idle_cpu = true;
@@ -106,6 +111,17 @@ Flags:
                      and portmap)
   --cni-plugin-dir DIR  where CNI plugins are found (repeatable; default
                      /usr/lib/cni and /opt/cni/bin)
+  --dns LIST         comma-separated DNS resolvers of networked sandboxes
+                     (their /etc/resolv.conf, and allowed through the egress
+                     policy on port 53); default: the host's, or, when
+                     those are a loopback stub, systemd-resolved's upstreams
+  --egress-deny LIST  comma-separated CIDRs networked sandboxes may not
+                     reach (default: private, shared, loopback, link-local
+                     incl. the metadata service 169.254.169.254 and
+                     fd00:ec2::254, multicast and reserved ranges; "none":
+                     nothing). The host itself is never reachable.
+  --egress-allow LIST  comma-separated CIDRs reachable despite --egress-deny
+                     (default none)
   --warm-pool-cpu P  idle | normal: CPU priority of warm pool members until
                      a claim adopts them; idle (default) boots and keeps them
                      on CPU nothing else wants, so a refilling pool never
@@ -220,6 +236,37 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       std::string v;
       if (!next(&v)) return false;
       f->cni_plugin_dirs.push_back(v);
+    } else if (a == "--dns") {
+      std::string v;
+      if (!next(&v)) return false;
+      for (const std::string& item : Split(v, ',')) {
+        std::string t(Trim(item));
+        if (t.empty()) continue;
+        auto addr = ParseAddress(t, "--dns");
+        if (!addr.ok()) {
+          std::fprintf(stderr, "sbxd: %s\n", addr.status().message().c_str());
+          return false;
+        }
+        if (IsLoopbackAddress(t)) {
+          std::fprintf(stderr, "sbxd: --dns: %s is a loopback address, which sandboxes cannot reach\n",
+                       t.c_str());
+          return false;
+        }
+        f->dns.push_back(t);
+      }
+    } else if (a == "--egress-deny" || a == "--egress-allow") {
+      std::string v;
+      if (!next(&v)) return false;
+      std::vector<Cidr> list;
+      if (!(a == "--egress-deny" && v == "none")) {
+        auto parsed = ParseCidrList(v, a);
+        if (!parsed.ok()) {
+          std::fprintf(stderr, "sbxd: %s\n", parsed.status().message().c_str());
+          return false;
+        }
+        list = std::move(*parsed);
+      }
+      (a == "--egress-deny" ? f->egress_deny : f->egress_allow) = std::move(list);
     } else if (a == "--warm-pool-cpu") {
       std::string v;
       if (!next(&v)) return false;
@@ -348,9 +395,27 @@ int Run(const Flags& flags) {
   no.state_dir = JoinPath(flags.state_dir, "network");
   no.conflist_path = flags.cni_conflist;
   if (!flags.cni_plugin_dirs.empty()) no.plugin_dirs = flags.cni_plugin_dirs;
+  no.egress.deny = flags.egress_deny;
+  no.egress.allow = flags.egress_allow;
+  auto resolv = SandboxResolvConf(flags.dns);
+  if (!resolv.ok()) {
+    SBX_LOG(kError) << resolv.status().ToString();
+    return 1;
+  }
+  for (const std::string& n : resolv->nameservers) no.egress.dns.push_back(*ParseAddress(n, "--dns"));
   auto network = NetworkManager::Create(no, runner);
   if (network.ok()) {
     ro.network = network->get();
+    ro.resolv_conf = JoinPath(no.state_dir, "resolv.conf");
+    if (Status w = WriteFileAtomic(ro.resolv_conf, FormatResolvConf(*resolv), 0644); !w.ok()) {
+      SBX_LOG(kError) << w.ToString();
+      return 1;
+    }
+    if (resolv->nameservers.empty()) {
+      SBX_LOG(kWarning) << "no DNS resolver for sandboxes: the host's are loopback only; name them with --dns";
+    } else {
+      SBX_LOG(kInfo) << "sandbox DNS: " << Join(resolv->nameservers, ", ") << " (from " << resolv->source << ")";
+    }
     if (caps->netns_rmem_defect) {
       SBX_LOG(kInfo) << "runsc " << caps->version
                      << " refuses --network=sandbox in this kernel's namespaces; networked "

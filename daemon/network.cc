@@ -1,5 +1,11 @@
 #include "daemon/network.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string_view>
+#include <thread>
 #include <utility>
 
 #include "common/fs.h"
@@ -21,6 +27,58 @@ Status CheckPodId(const std::string& pod_id) {
   return Status::Ok();
 }
 
+FirewallPod FirewallPodOf(const cni::AddResult& r) {
+  FirewallPod pod;
+  pod.interfaces = r.host_interfaces;
+  for (const cni::IpConfig& ip : r.ips) pod.ips.push_back(ip.Ip());
+  return pod;
+}
+
+// Plugin processes still running for one of `pods` (CNI_CONTAINERID in
+// their environment): those a killed daemon started, which go on after it.
+std::vector<pid_t> OrphanedPlugins(const std::set<std::string>& pods) {
+  std::vector<pid_t> out;
+  auto entries = ListDir("/proc");
+  if (!entries.ok()) return out;
+  const pid_t self = ::getpid();
+  for (const std::string& e : *entries) {
+    if (e.empty() || e.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t pid = static_cast<pid_t>(std::stol(e));
+    if (pid == self) continue;
+    auto env = ReadFile("/proc/" + e + "/environ");
+    if (!env.ok()) continue;
+    constexpr std::string_view kKey = "CNI_CONTAINERID=";
+    size_t at = env->find(kKey);
+    if (at == std::string::npos || (at != 0 && (*env)[at - 1] != '\0')) continue;
+    size_t end = env->find('\0', at);
+    std::string id = env->substr(at + kKey.size(), end == std::string::npos ? std::string::npos
+                                                                          : end - at - kKey.size());
+    if (pods.count(id)) out.push_back(pid);
+  }
+  return out;
+}
+
+// Kills the plugins a previous daemon left running for `pods` and waits
+// (up to 10 s) until they are gone, so that a DEL never races an ADD that
+// is still adding rules.
+void StopOrphanedPlugins(const std::set<std::string>& pods) {
+  std::vector<pid_t> pids = OrphanedPlugins(pods);
+  if (pids.empty()) return;
+  SBX_LOG(kInfo) << "stopping " << pids.size() << " CNI plugin process(es) left by a previous run";
+  for (pid_t p : pids) ::kill(p, SIGKILL);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (pid_t p : pids) {
+    while (PathExists("/proc/" + std::to_string(p)) && std::chrono::steady_clock::now() < deadline) {
+      // A zombie keeps its /proc entry until its parent (gone: init) reaps it.
+      auto stat = ReadFile("/proc/" + std::to_string(p) + "/stat");
+      if (!stat.ok()) break;
+      auto close = stat->rfind(')');
+      if (close != std::string::npos && close + 2 < stat->size() && (*stat)[close + 2] == 'Z') break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+}
+
 }  // namespace
 
 std::string BuiltinConflist(const NetworkOptions& o) {
@@ -28,11 +86,8 @@ std::string BuiltinConflist(const NetworkOptions& o) {
       {"cniVersion", "1.0.0"},
       {"name", "sbx"},
       {"plugins",
-       {{{"type", "bridge"},
-         {"bridge", o.bridge},
-         {"isGateway", true},
-         {"ipMasq", false},
-         {"hairpinMode", true},
+       {{{"type", "ptp"},
+         {"ipMasq", false},  // the firewall masquerades
          {"ipam",
           {{"type", "host-local"},
            {"ranges", {{{{"subnet", o.subnet}}}}},
@@ -61,17 +116,37 @@ Result<std::unique_ptr<NetworkManager>> NetworkManager::Create(NetworkOptions op
     if (!found.ok()) return found.status().Annotate(source);
   }
   SBX_RETURN_IF_ERROR(probe.Find("loopback").status());
+  if (options.firewall) {
+    if (auto nft = oci::FindExecutable("nft"); !nft.ok()) {
+      return NotFound("the sandbox firewall needs nft (Debian: apt install nftables)");
+    }
+  }
   SBX_RETURN_IF_ERROR(MakeDirs(options.netns_dir, 0755));
   SBX_RETURN_IF_ERROR(MakeDirs(JoinPath(options.state_dir, "results"), 0700));
-  return std::unique_ptr<NetworkManager>(
-      new NetworkManager(std::move(options), runner, std::move(list)));
+  std::unique_ptr<NetworkManager> m(new NetworkManager(std::move(options), runner, std::move(list)));
+  if (m->firewall_ != nullptr) m->LoadFirewall();
+  return m;
 }
+
+void NetworkManager::LoadFirewall() {
+  auto names = ListDir(JoinPath(options_.state_dir, "results"));
+  if (!names.ok()) return;
+  for (const std::string& n : *names) {
+    if (n.size() <= 5 || n.compare(n.size() - 5, 5, ".json") != 0) continue;
+    const std::string pod = n.substr(0, n.size() - 5);
+    if (auto r = CachedResult(pod); r.ok()) firewall_->Remember(pod, FirewallPodOf(*r));
+  }
+}
+
 
 NetworkManager::NetworkManager(NetworkOptions options, oci::CommandRunner& runner,
                                cni::NetworkConfigList list)
     : options_(std::move(options)),
       plugins_(runner, options_.plugin_dirs),
       list_(std::move(list)) {
+  if (options_.firewall) {
+    firewall_ = std::make_unique<Firewall>(runner, options_.egress, options_.firewall_table);
+  }
   loopback_.cni_version = list_.cni_version;
   loopback_.name = "sbx-loopback";
   loopback_.plugins = {{{"type", "loopback"}}};
@@ -136,6 +211,9 @@ Result<PodNetwork> NetworkManager::Attach(const std::string& pod_id,
   if (Status w = WriteFileAtomic(ResultPath(pod_id), cached.dump(), 0600); !w.ok()) {
     return undo(w);
   }
+  if (firewall_ != nullptr) {
+    if (Status f = firewall_->Set(pod_id, FirewallPodOf(*added)); !f.ok()) return undo(f);
+  }
   PodNetwork net;
   net.netns = netns;
   for (const cni::IpConfig& ip : added->ips) net.ips.push_back(ip.Ip());
@@ -162,6 +240,11 @@ Status NetworkManager::Detach(const std::string& pod_id) {
   } else if (!PathExists(netns)) {
     return Status::Ok();  // never attached, or already detached
   }
+  // The firewall forgets the pod first: from here its interface may carry
+  // no traffic.
+  if (firewall_ != nullptr) {
+    if (Status f = firewall_->Remove(pod_id); !f.ok()) SBX_LOG(kWarning) << f.ToString();
+  }
   // Without the namespace (removed by hand) the plugins still free the
   // host's side: the lease and port mappings by container id.
   if (!IsNetns(netns)) a.netns = "";
@@ -172,7 +255,7 @@ Status NetworkManager::Detach(const std::string& pod_id) {
   return RemoveNetns(netns);
 }
 
-Result<PodNetwork> NetworkManager::Get(const std::string& pod_id) const {
+Result<cni::AddResult> NetworkManager::CachedResult(const std::string& pod_id) const {
   SBX_RETURN_IF_ERROR(CheckPodId(pod_id));
   auto text = ReadFile(ResultPath(pod_id));
   if (!text.ok()) return NotFound("pod " + pod_id + " has no network");
@@ -181,7 +264,11 @@ Result<PodNetwork> NetworkManager::Get(const std::string& pod_id) const {
   if (!cached.contains("result")) {
     return NotFound("pod " + pod_id + " has no network (its attach did not finish)");
   }
-  SBX_ASSIGN_OR_RETURN(cni::AddResult r, cni::AddResult::FromJson(cached["result"]));
+  return cni::AddResult::FromJson(cached["result"]);
+}
+
+Result<PodNetwork> NetworkManager::Get(const std::string& pod_id) const {
+  SBX_ASSIGN_OR_RETURN(cni::AddResult r, CachedResult(pod_id));
   PodNetwork net;
   net.netns = NetnsPath(pod_id);
   for (const cni::IpConfig& ip : r.ips) net.ips.push_back(ip.Ip());
@@ -198,16 +285,23 @@ Result<int> NetworkManager::Sweep(const std::set<std::string>& keep) {
       if (n.size() > 5 && n.compare(n.size() - 5, 5, ".json") == 0) pods.insert(n.substr(0, n.size() - 5));
     }
   }
+  std::set<std::string> gone;
+  for (const std::string& pod : pods) {
+    if (!keep.count(pod) && CheckPodId(pod).ok()) gone.insert(pod);
+  }
+  if (!gone.empty()) StopOrphanedPlugins(gone);
   int n = 0;
   Status first = Status::Ok();
-  for (const std::string& pod : pods) {
-    if (keep.count(pod) || !CheckPodId(pod).ok()) continue;
+  for (const std::string& pod : gone) {
     SBX_LOG(kInfo) << "releasing the network of gone pod " << pod;
     if (Status s = Detach(pod); !s.ok()) {
       if (first.ok()) first = s;
       continue;
     }
     ++n;
+  }
+  if (firewall_ != nullptr) {
+    if (Status f = firewall_->Apply(); !f.ok() && first.ok()) first = f;
   }
   if (!first.ok()) return first;
   return n;

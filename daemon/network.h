@@ -3,9 +3,15 @@
 // network stack (--network=sandbox) on the interfaces it finds there.
 //
 // The network is a CNI configuration list: a file the daemon's settings
-// name, or the built-in one — a bridge (sbx0 by default) that is the
-// sandboxes' gateway, host-local addresses from one subnet, and portmap for
-// hostPort. Each pod also gets the loopback plugin on "lo".
+// name, or the built-in one — a point-to-point veth per sandbox (ptp: the
+// host routes every sandbox's traffic, also between sandboxes, so the
+// firewall sees and tracks all of it), host-local addresses from one
+// subnet, and portmap for hostPort. Each pod also gets the loopback plugin
+// on "lo".
+//
+// The firewall (firewall.h) learns each attached sandbox's host-side
+// interfaces and addresses before Attach returns, so a sandbox never runs
+// without its egress policy; Detach forgets it before DEL.
 //
 // On disk:
 //   netns_dir/<pod-id>                  the pinned namespace (netns.h)
@@ -37,6 +43,7 @@
 
 #include "common/status.h"
 #include "daemon/cni.h"
+#include "daemon/firewall.h"
 #include "oci/command.h"
 
 namespace sbx::daemon {
@@ -46,9 +53,12 @@ struct NetworkOptions {
   std::string state_dir;  // e.g. /var/lib/sbx/network
   std::string conflist_path;  // empty: the built-in list below
   std::vector<std::string> plugin_dirs = {"/usr/lib/cni", "/opt/cni/bin"};
-  // The built-in list's bridge and subnet.
-  std::string bridge = "sbx0";
+  // The built-in list's subnet.
   std::string subnet = "10.213.0.0/16";
+  // The sandboxes' firewall (needs nft); off only in tests of the plugins.
+  bool firewall = true;
+  std::string firewall_table = "sbx";
+  EgressPolicy egress;
 };
 
 struct PodNetwork {
@@ -71,6 +81,8 @@ class NetworkManager {
                                                         oci::CommandRunner& runner);
 
   const cni::NetworkConfigList& config() const { return list_; }
+  // Null when NetworkOptions::firewall is off.
+  Firewall* firewall() const { return firewall_.get(); }
 
   // Creates the pod's namespace and runs ADD. On failure nothing is left.
   Result<PodNetwork> Attach(const std::string& pod_id, const std::vector<PortMapping>& ports);
@@ -79,7 +91,8 @@ class NetworkManager {
   // The cached attachment of a pod (after a restart), NotFound if none.
   Result<PodNetwork> Get(const std::string& pod_id) const;
   // Detaches every pod with a namespace under netns_dir that is not in
-  // `keep`; returns how many.
+  // `keep`, then writes the firewall for the pods that stay; returns how
+  // many were detached.
   Result<int> Sweep(const std::set<std::string>& keep);
 
  private:
@@ -87,15 +100,19 @@ class NetworkManager {
   std::string NetnsPath(const std::string& pod_id) const;
   std::string ResultPath(const std::string& pod_id) const;
   cni::Attachment AttachmentFor(const std::string& pod_id, const std::string& ifname) const;
+  Result<cni::AddResult> CachedResult(const std::string& pod_id) const;
+  // Tells the firewall about the pods attached before a restart.
+  void LoadFirewall();
 
   NetworkOptions options_;
   cni::Plugins plugins_;
   cni::NetworkConfigList list_;
   cni::NetworkConfigList loopback_;
+  std::unique_ptr<Firewall> firewall_;
 };
 
-// The built-in configuration list for `options` (bridge, host-local with
-// its dataDir under state_dir, portmap).
+// The built-in configuration list for `options` (ptp, host-local with its
+// dataDir under state_dir, portmap).
 std::string BuiltinConflist(const NetworkOptions& options);
 
 }  // namespace sbx::daemon

@@ -285,6 +285,19 @@ Status SandboxRuntime::StartContainer(const std::string& uid, const ContainerLau
 
   const std::string bundle = ContainerBundleDir(uid, launch.name);
   oci::BundleSpec bs = launch.bundle;
+  bool networked = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = pods_.find(uid);
+    networked = it != pods_.end() && !it->second.ips.empty();
+  }
+  if (networked && !options_.resolv_conf.empty()) {
+    bool own = false;
+    for (const oci::BundleMount& m : bs.mounts) own = own || m.destination == "/etc/resolv.conf";
+    if (!own) {
+      bs.mounts.push_back({"/etc/resolv.conf", "bind", options_.resolv_conf, {"rbind", "ro", "nosuid", "nodev", "noexec"}});
+    }
+  }
   bs.annotations[kContainerTypeAnnotation] = "container";
   bs.annotations[kSandboxIdAnnotation] = pod_id;
   bs.annotations[kContainerNameAnnotation] = launch.name;

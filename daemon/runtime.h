@@ -74,6 +74,10 @@ struct RuntimeOptions {
   // The installed runsc needs the /proc/sys mask to start a networked pod
   // (oci::WithProcSysMask).
   bool netns_rmem_defect = false;
+  // The resolv.conf bind-mounted (read-only) at /etc/resolv.conf in every
+  // container of a networked pod, unless the container mounts its own
+  // there; empty: none (the image's file stays).
+  std::string resolv_conf;
 };
 
 // The pause after a relist whose `runsc list` took `took`: at least

@@ -15,7 +15,7 @@ PACKAGES=(
   libuv1-dev libtomlplusplus-dev nlohmann-json3-dev libseccomp-dev libsqlite3-dev
   libgtest-dev libgmock-dev libyaml-cpp-dev libhttp-parser-dev libarchive-dev libssl-dev
   busybox-static zstd iproute2 procps e2fsprogs util-linux mount
-  containernetworking-plugins iptables nftables
+  containernetworking-plugins iptables nftables dnsmasq-base curl
 )
 
 need_install=0

@@ -112,7 +112,8 @@ Daemon::~Daemon() {
 std::string Daemon::log() const { return ReadAll(dir_ + "/sbxd.log"); }
 
 bool Daemon::Start(const std::string& extra_flags) {
-  std::string cmd = "exec " + BuildDir() + "/daemon/sbxd --state-dir " + state_dir() +
+  std::string cmd = "exec " + (netns_.empty() ? "" : "nsenter --net=" + netns_ + " ") + BuildDir() +
+                    "/daemon/sbxd --state-dir " + state_dir() +
                     " --run-dir " + dir_ + "/run --socket " + socket() + " " + extra_flags +
                     " >>" + dir_ + "/sbxd.log 2>&1 </dev/null";
   const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};

@@ -40,6 +40,9 @@ class Daemon {
 
   // Starts sbxd; waits until it answers /version.
   bool Start(const std::string& extra_flags = "");
+  // Runs later starts of sbxd in this network namespace (a path such as
+  // /run/netns/NAME); empty: the test's own.
+  void set_netns(const std::string& path) { netns_ = path; }
   // SIGTERM (graceful) or SIGKILL; waits for the process to go.
   void Stop(bool kill9 = false);
   bool running() const { return pid_ > 0; }
@@ -73,6 +76,7 @@ class Daemon {
 
  private:
   std::string dir_;
+  std::string netns_;
   int pid_ = -1;
 };
 

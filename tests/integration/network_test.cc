@@ -1,28 +1,24 @@
-// Sandbox networking end to end: a sandbox whose template asks for
-// `sbx.dev/network: sandbox` gets its own namespace from the real CNI
-// plugins, an address in status.podIPs, and reaches a server on the host
-// through gVisor's network stack; deleting it (also after a kill -9 of
-// sbxd) leaves no namespace, veth or lease. Real sbxd, sbx, runsc, CNI.
+// Sandbox networking end to end, with sbxd in a network namespace of its own
+// whose world is made of test hosts (test_hosts.h): a sandbox whose template
+// asks for `sbx.dev/network: sandbox` gets its own namespace from the real
+// CNI plugins and an address in status.podIPs; it reaches "the internet"
+// through NAT and resolves names through the configured resolver, but not
+// the metadata service, a private host or the host itself; deleting it (also
+// after a kill -9 of sbxd) leaves no namespace, veth, lease or firewall
+// table. Real sbxd, sbx, runsc, CNI plugins, nftables, dnsmasq.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
+#include <chrono>
 #include <string>
 
 #include "common/fs.h"
 #include "tests/integration/suite.h"
-
-extern char** environ;
+#include "tests/integration/test_hosts.h"
 
 namespace sbx::testing {
 namespace {
 
 using nlohmann::json;
-
-constexpr char kBridge[] = "sbxit0";
-constexpr char kGateway[] = "10.254.81.1";
-constexpr int kHostPort = 18099;
 
 std::string NetSandbox(const std::string& name, const std::string& mode) {
   std::string annotations =
@@ -34,76 +30,107 @@ std::string NetSandbox(const std::string& name, const std::string& mode) {
          "        command: [\"sleep\", \"3600\"]\n";
 }
 
-int Count(const std::string& cmd) { return std::atoi(Sh(cmd).out.c_str()); }
+int Count(const CmdResult& r) { return std::atoi(r.out.c_str()); }
 
 class Network : public DaemonSuite {
  protected:
+  static std::string Flags(const std::string& extra = "") {
+    return std::string("--dns ") + TestHosts::kDns + "" + extra;
+  }
   static void SetUpTestSuite() {
     if (!MissingRootOrRunsc().empty()) return;
     dir_ = Sh("mktemp -d /tmp/sbx-net-XXXXXX").out;
     while (!dir_.empty() && dir_.back() == '\n') dir_.pop_back();
-    (void)MakeDirs(dir_ + "/www", 0755);
-    (void)WriteFileAtomic(dir_ + "/www/index.html", "hello from the host\n", 0644);
-    const std::string conflist = dir_ + "/net.conflist";
-    (void)WriteFileAtomic(conflist, std::string(R"({"cniVersion":"1.0.0","name":"sbxit","plugins":[
-      {"type":"bridge","bridge":")") + kBridge + R"(","isGateway":true,"ipMasq":false,
-       "ipam":{"type":"host-local","ranges":[[{"subnet":"10.254.81.0/24"}]],
-               "routes":[{"dst":"0.0.0.0/0"}],"dataDir":")" + dir_ + R"(/ipam"}},
-      {"type":"portmap","capabilities":{"portMappings":true}}]})",
-                          0644);
-    // A web server on the host, on every address (the bridge appears with
-    // the first sandbox).
-    const std::string www = dir_ + "/www";
-    const char* argv[] = {"busybox", "httpd", "-f", "-p", "18099", "-h", www.c_str(), nullptr};
-    if (posix_spawnp(&httpd_, "busybox", nullptr, nullptr, const_cast<char**>(argv), environ) != 0) {
-      httpd_ = -1;
+    hosts_ = new TestHosts(dir_);
+    if (std::string e = hosts_->SetUp(); !e.empty()) {
+      setup_error_ = "test hosts: " + e;
+      return;
     }
-    StartDaemon("--cni-conflist=" + conflist);
+    StartDaemon(Flags(), hosts_->NsPath("host"));
   }
   static void TearDownTestSuite() {
     DaemonSuite::TearDownTestSuite();
-    if (httpd_ > 0) {
-      ::kill(httpd_, SIGKILL);
-      ::waitpid(httpd_, nullptr, 0);
-    }
-    Sh(std::string("ip link del ") + kBridge + " 2>/dev/null");
+    delete hosts_;
+    hosts_ = nullptr;
     if (!dir_.empty()) (void)RemoveAll(dir_);
   }
 
-  std::string FetchFromSandbox(const std::string& name) {
-    CmdResult r = d().Sbx("exec " + name + " -- sh -c \"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 " +
-                          kGateway + " " + std::to_string(kHostPort) + "\"");
+  // The page at `url` as the sandbox's wget gets it, with its errors.
+  std::string Fetch(const std::string& name, const std::string& url) {
+    // (busybox wget's own -T crashes this busybox build.)
+    CmdResult r = d().Sbx("exec " + name + " -- timeout 5 wget -q -O - " + url);
     return r.out + r.err;
   }
-  int Netns() { return Count("ls " + d().dir() + "/run/netns 2>/dev/null | wc -l"); }
-  int Leases() { return Count("ls " + dir_ + "/ipam/sbxit 2>/dev/null | grep -c '^10\\.'"); }
-  int Veths() { return Count(std::string("ip -o link show master ") + kBridge + " 2>/dev/null | wc -l"); }
+  CmdResult InHost(const std::string& cmd) { return hosts_->In("host", cmd); }
+  int Netns() { return Count(Sh("ls " + d().dir() + "/run/netns 2>/dev/null | wc -l")); }
+  int Leases() {
+    return Count(Sh("ls " + d().state_dir() + "/network/ipam/sbx 2>/dev/null | grep -c '^10\\.'"));
+  }
+  // Sandbox veths on the host (its uplink up0 is not one).
+  int Veths() { return Count(InHost("ip -o link show type veth | grep -vc ' up0@'")); }
+  bool FirewallTable() { return InHost("nft list table inet sbx").code == 0; }
 
   static inline std::string dir_;
-  static inline pid_t httpd_ = -1;
+  static inline TestHosts* hosts_ = nullptr;
 };
 
-TEST_F(Network, ASandboxWithItsOwnNetworkReachesTheHostAndLeavesNothingWhenDeleted) {
+TEST_F(Network, ASandboxReachesTheInternetByNameAndLeavesNothingWhenDeleted) {
   ApplyReady("net", NetSandbox("net", "sandbox"));
   json sb = d().GetJson("sandbox net");
   json ips = sb["status"].value("podIPs", json::array());
   ASSERT_EQ(ips.size(), 1u) << sb.dump();
   const std::string ip = ips[0];
-  EXPECT_EQ(ip.rfind("10.254.81.", 0), 0u) << ip;
-  // gVisor's stack has the address; the host's web server answers.
-  EXPECT_NE(d().Sbx("exec net -- busybox ip -o -4 addr show eth0").out.find(ip + "/24"),
+  EXPECT_EQ(ip.rfind("10.213.", 0), 0u) << ip;
+  // gVisor's stack has the address.
+  EXPECT_NE(d().Sbx("exec net -- busybox ip -o -4 addr show eth0").out.find(ip + "/"), std::string::npos);
+  // The internet answers, by address (through NAT: it has no route back
+  // to the sandboxes) and by name (the configured resolver).
+  EXPECT_NE(Fetch("net", std::string("http://") + TestHosts::kInternet + "/").find("hello from the internet"),
+            std::string::npos)
+      << d().Sbx("exec net -- busybox ip route").out;
+  EXPECT_NE(d().Sbx("exec net -- cat /etc/resolv.conf").out.find(std::string("nameserver ") + TestHosts::kDns),
             std::string::npos);
-  std::string page = FetchFromSandbox("net");
-  EXPECT_NE(page.find("hello from the host"), std::string::npos)
-      << page << d().Sbx("exec net -- busybox ip route").out;
+  EXPECT_NE(Fetch("net", std::string("http://") + TestHosts::kName + "/").find("hello from the internet"),
+            std::string::npos);
   EXPECT_EQ(Netns(), 1);
   EXPECT_EQ(Veths(), 1);
   EXPECT_EQ(Leases(), 1);
+  EXPECT_TRUE(FirewallTable());
 
   DeleteAndWait("net");
   EXPECT_EQ(Netns(), 0);
   EXPECT_EQ(Veths(), 0);
   EXPECT_EQ(Leases(), 0);
+  EXPECT_FALSE(FirewallTable()) << InHost("nft list ruleset").out;
+}
+
+TEST_F(Network, TheMetadataServiceAPrivateHostAndTheHostItselfAreOutOfReach) {
+  ApplyReady("fenced", NetSandbox("fenced", "sandbox"));
+  // Each is reachable from the host's namespace: the sandbox is what is
+  // refused.
+  EXPECT_NE(InHost(std::string("curl -s -m 3 http://") + TestHosts::kMetadata + "/").out.find(
+                "secret credentials"),
+            std::string::npos);
+  EXPECT_NE(InHost(std::string("curl -s -m 3 http://") + TestHosts::kPrivate + "/").out.find(
+                "private host"),
+            std::string::npos);
+  const std::string gateway = "10.213.0.1";
+  for (const std::string& url :
+       {std::string("http://") + TestHosts::kMetadata + "/", std::string("http://") + TestHosts::kPrivate + "/",
+        std::string("http://") + TestHosts::kHostUplink + ":8080/", "http://" + gateway + ":8080/"}) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::string page = Fetch("fenced", url);
+    auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_EQ(page.find("secret"), std::string::npos) << url << ": " << page;
+    EXPECT_EQ(page.find("hello"), std::string::npos) << url << ": " << page;
+    EXPECT_EQ(page.find("host itself"), std::string::npos) << url << ": " << page;
+    // Refused at once, not left to time out.
+    EXPECT_LT(took, std::chrono::milliseconds(2500)) << url << ": " << page;
+  }
+  // The resolver sits in a private range and still answers.
+  CmdResult ns = d().Sbx(std::string("exec fenced -- busybox nslookup ") + TestHosts::kName);
+  EXPECT_NE(ns.out.find(TestHosts::kInternet), std::string::npos) << ns.out << ns.err;
+  DeleteAndWait("fenced");
 }
 
 TEST_F(Network, WithoutTheAnnotationASandboxHasNoNetwork) {
@@ -133,20 +160,47 @@ TEST_F(Network, ABadNetworkModeIsReportedNamingTheAnnotation) {
   DeleteAndWait("badnet");
 }
 
-TEST_F(Network, AKilledDaemonKeepsTheNetworkOfARunningSandboxAndReleasesItOnDelete) {
+TEST_F(Network, AKilledDaemonKeepsTheNetworkAndPolicyOfARunningSandboxAndReleasesItOnDelete) {
   ApplyReady("survivor", NetSandbox("survivor", "sandbox"));
   const std::string ip = d().GetJson("sandbox survivor")["status"]["podIPs"][0];
   d().Stop(/*kill9=*/true);
-  ASSERT_TRUE(d().Start("--cni-conflist=" + dir_ + "/net.conflist")) << d().log();
+  // With sbxd gone, the sandbox is still fenced.
+  EXPECT_EQ(Fetch("survivor", std::string("http://") + TestHosts::kMetadata + "/").find("secret"),
+            std::string::npos);
+  ASSERT_TRUE(d().Start(Flags())) << d().log();
   ASSERT_EQ(d().Sbx("wait sandbox/survivor --for=condition=Ready --timeout=30s").code, 0);
   EXPECT_EQ(d().GetJson("sandbox survivor")["status"]["podIPs"][0], ip);
-  std::string page = FetchFromSandbox("survivor");
-  EXPECT_NE(page.find("hello from the host"), std::string::npos) << page;
+  EXPECT_NE(Fetch("survivor", std::string("http://") + TestHosts::kInternet + "/").find("hello from the internet"),
+            std::string::npos);
+  EXPECT_EQ(Fetch("survivor", std::string("http://") + TestHosts::kMetadata + "/").find("secret"),
+            std::string::npos);
   EXPECT_EQ(Netns(), 1);
   DeleteAndWait("survivor");
   EXPECT_EQ(Netns(), 0);
   EXPECT_EQ(Veths(), 0);
-  EXPECT_EQ(Leases(), 0) << Sh("ls -l " + dir_ + "/ipam/sbxit").out << d().log();
+  EXPECT_EQ(Leases(), 0) << Sh("ls -l " + d().state_dir() + "/network/ipam/sbx").out << d().log();
+  EXPECT_FALSE(FirewallTable());
+}
+
+TEST_F(Network, TheEgressSettingsOpenAPrivateHostAndNothingElse) {
+  d().Stop();
+  ASSERT_TRUE(d().Start(Flags(std::string("--egress-allow ") + TestHosts::kPrivate + "/32"))) << d().log();
+  ApplyReady("allowed", NetSandbox("allowed", "sandbox"));
+  EXPECT_NE(Fetch("allowed", std::string("http://") + TestHosts::kPrivate + "/").find("private host"),
+            std::string::npos);
+  EXPECT_EQ(Fetch("allowed", std::string("http://") + TestHosts::kMetadata + "/").find("secret"),
+            std::string::npos);
+  DeleteAndWait("allowed");
+}
+
+TEST_F(Network, BadEgressSettingsAreRefusedNamingTheFlag) {
+  for (std::string flag : {"--egress-deny 10.0.0.0/33", "--egress-allow nonsense", "--dns 10.0.0.0/8",
+                                  "--dns 127.0.0.53"}) {
+    CmdResult r = Sh(Daemon::BuildDir() + "/daemon/sbxd --state-dir " + dir_ + "/bad-state --run-dir " + dir_ +
+                     "/bad-run " + flag);
+    EXPECT_NE(r.code, 0) << flag;
+    EXPECT_NE((r.out + r.err).find(flag.substr(0, flag.find(' '))), std::string::npos) << flag << ": " << r.err;
+  }
 }
 
 }  // namespace

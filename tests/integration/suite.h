@@ -15,10 +15,12 @@ inline constexpr char kTestImage[] = "test/busybox:1";
 
 class DaemonSuite : public ::testing::Test {
  protected:
-  // extra_flags: sbxd flags for the suite's daemon.
-  static void StartDaemon(const std::string& extra_flags = "") {
+  // extra_flags: sbxd flags for the suite's daemon; netns: the network
+  // namespace it runs in (a path; empty: the test's own).
+  static void StartDaemon(const std::string& extra_flags = "", const std::string& netns = "") {
     if (!MissingRootOrRunsc().empty()) return;
     daemon_ = new Daemon();
+    daemon_->set_netns(netns);
     if (!daemon_->Start(extra_flags)) {
       setup_error_ = "sbxd did not start:\n" + daemon_->log();
       return;
