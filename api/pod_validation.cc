@@ -2,6 +2,8 @@
 // where sbx supports a feature, and refusing the features it does not.
 #include "api/pod_validation.h"
 
+#include <arpa/inet.h>
+
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -386,6 +388,17 @@ std::set<std::string> CheckPorts(const Json& ports, const std::string& path, Err
     } else if (*port < 1 || *port > 65535) {
       errors->push_back(InvalidJson(pp + ".containerPort", Json(*port),
                                     "must be between 1 and 65535, inclusive"));
+    }
+    std::optional<int64_t> host_port = IntField(ports[i], "hostPort");
+    if (host_port && (*host_port < 0 || *host_port > 65535)) {
+      errors->push_back(InvalidJson(pp + ".hostPort", Json(*host_port),
+                                    "must be between 1 and 65535, inclusive"));
+    }
+    if (std::string ip = StringField(ports[i], "hostIP"); !ip.empty()) {
+      unsigned char buf[16];
+      if (::inet_pton(AF_INET, ip.c_str(), buf) != 1 && ::inet_pton(AF_INET6, ip.c_str(), buf) != 1) {
+        errors->push_back(InvalidJson(pp + ".hostIP", Json(ip), "must be a valid IP address"));
+      }
     }
     std::string name = StringField(ports[i], "name");
     if (!name.empty()) {

@@ -64,6 +64,7 @@ struct Flags {
   std::vector<std::string> dns;
   std::vector<Cidr> egress_deny = DefaultEgressDeny();
   std::vector<Cidr> egress_allow;
+  std::string host_port_address = "127.0.0.1";
   std::string default_seccomp = "RuntimeDefault";
   size_t warm_pool_max_starting = 0;  // default: 2 per CPU
   bool warm_pool_idle_cpu = true;
@@ -122,6 +123,9 @@ Flags:
                      nothing). The host itself is never reachable.
   --egress-allow LIST  comma-separated CIDRs reachable despite --egress-deny
                      (default none)
+  --host-port-address IP  where a container's hostPort is published when
+                     its hostIP is empty (default 127.0.0.1: this host only;
+                     0.0.0.0 for every address)
   --warm-pool-cpu P  idle | normal: CPU priority of warm pool members until
                      a claim adopts them; idle (default) boots and keeps them
                      on CPU nothing else wants, so a refilling pool never
@@ -267,6 +271,12 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
         list = std::move(*parsed);
       }
       (a == "--egress-deny" ? f->egress_deny : f->egress_allow) = std::move(list);
+    } else if (a == "--host-port-address") {
+      if (!next(&f->host_port_address)) return false;
+      if (auto addr = ParseAddress(f->host_port_address, "--host-port-address"); !addr.ok()) {
+        std::fprintf(stderr, "sbxd: %s\n", addr.status().message().c_str());
+        return false;
+      }
     } else if (a == "--warm-pool-cpu") {
       std::string v;
       if (!next(&v)) return false;
@@ -467,6 +477,7 @@ int Run(const Flags& flags) {
   ps.security.default_seccomp = flags.default_seccomp;
   ps.pause_binary = flags.pause_binary;
   ps.network = flags.network;
+  ps.host_port_address = flags.host_port_address;
   PodBuilder builder(**store, **images, volumes, ps);
 
   ControllerOptions co;

@@ -1,6 +1,7 @@
 #include "daemon/pod_builder.h"
 
 #include "common/fs.h"
+#include "common/strings.h"
 #include "daemon/container_env.h"
 #include "oci/bundle.h"
 #include "oci/seccomp.h"
@@ -98,6 +99,33 @@ Result<PodLaunch> PodBuilder::BuildPod(const api::Sandbox& sb, const std::string
     }
     network = it->second;
   }
+  std::vector<PortMapping> published;
+  // hostPort publications (portmap through CNI), as the kubelet collects
+  // them from the containers' ports.
+  const api::Json& containers = pod_spec.value("containers", api::Json::array());
+  for (size_t i = 0; i < containers.size(); ++i) {
+    const api::Json& ports = containers[i].value("ports", api::Json::array());
+    for (size_t j = 0; j < ports.size(); ++j) {
+      const api::Json& port = ports[j];
+      int host_port = port.value("hostPort", 0);
+      if (host_port <= 0) continue;
+      const std::string field = "spec.podTemplate.spec.containers[" + std::to_string(i) + "].ports[" +
+                                std::to_string(j) + "].hostPort";
+      if (network != "sandbox") {
+        Status bad = InvalidArgument(field + ": publishing a port needs the sandbox network (annotation " +
+                                     kNetworkAnnotation + ": sandbox)");
+        *failure = {"CreateContainerConfigError", bad};
+        return bad;
+      }
+      PortMapping m;
+      m.host_port = host_port;
+      m.container_port = port.value("containerPort", 0);
+      m.protocol = ToLower(port.value("protocol", std::string("TCP")));
+      m.host_ip = port.value("hostIP", std::string());
+      if (m.host_ip.empty()) m.host_ip = settings_.host_port_address;
+      published.push_back(std::move(m));
+    }
+  }
   auto prepared = volumes_.Prepare(sb, sandbox_dir, Getter(sb.metadata.namespace_));
   if (!prepared.ok()) {
     *failure = {"ContainerCreating", prepared.status()};
@@ -110,6 +138,7 @@ Result<PodLaunch> PodBuilder::BuildPod(const api::Sandbox& sb, const std::string
   launch.resources = *resources;
   launch.annotations = volumes->annotations;
   launch.network = network == "sandbox";
+  launch.ports = std::move(published);
   return launch;
 }
 

@@ -34,6 +34,9 @@ struct PodSettings {
   // "none" | "sandbox": a pod's network unless its template's annotation
   // kNetworkAnnotation says otherwise.
   std::string network = "none";
+  // Where a hostPort is published when its hostIP is empty (sbxd
+  // --host-port-address).
+  std::string host_port_address = "127.0.0.1";
 };
 
 // podTemplate.metadata.annotations key choosing a sandbox's network mode.

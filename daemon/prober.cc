@@ -153,12 +153,8 @@ void ProbeWorker::Record(ProbeResult result, TimePoint now) {
 
 // ---- Prober ----
 
-Prober::Prober(const Clock& clock, Executor exec, OnChange on_change, size_t threads,
-               bool network_probes_active)
-    : clock_(clock),
-      exec_(std::move(exec)),
-      on_change_(std::move(on_change)),
-      network_probes_active_(network_probes_active) {
+Prober::Prober(const Clock& clock, Executor exec, OnChange on_change, size_t threads)
+    : clock_(clock), exec_(std::move(exec)), on_change_(std::move(on_change)) {
   SBX_CHECK(threads >= 1);
   scheduler_ = std::thread([this] { SchedulerLoop(); });
   for (size_t i = 0; i < threads; ++i) pool_.emplace_back([this] { PoolLoop(); });
@@ -175,7 +171,8 @@ Prober::~Prober() {
   for (auto& t : pool_) t.join();
 }
 
-Status Prober::Add(const Key& key, const Json& container, TimePoint container_started) {
+Status Prober::Add(const Key& key, const Json& container, TimePoint container_started,
+                   bool network_probes) {
   Entry entry;
   for (ProbeType type : kAllTypes) {
     auto spec = ParseProbe(container, type);
@@ -185,7 +182,7 @@ Status Prober::Add(const Key& key, const Json& container, TimePoint container_st
     }
     if (!spec->has_value()) continue;
     bool network = (*spec)->handler != ProbeSpec::Handler::kExec;
-    if (network && !network_probes_active_) {
+    if (network && !network_probes) {
       entry.inactive.push_back(type);
       continue;
     }
@@ -329,8 +326,9 @@ bool Prober::CompleteLocked(const Job& job, const ProbeOutcome& outcome, TimePoi
   scheduler_cv_.notify_one();
 
   State now = StateOf(entry);
+  // A new failure message counts too: the caller reports why (an event).
   bool changed = now.started != entry.published.started || now.ready != entry.published.ready ||
-                 now.restart != entry.published.restart;
+                 now.restart != entry.published.restart || now.message != entry.published.message;
   entry.published = std::move(now);
   return changed;
 }

@@ -123,18 +123,14 @@ class Prober {
   // spec.timeout_seconds (a timeout is a kFailure, as in Kubernetes; kUnknown
   // is for "could not run", which the kubelet ignores).
   using Executor = std::function<ProbeOutcome(const Key&, const ProbeSpec&)>;
-  // The key's started, ready or restart changed; read the new values with
+  // The key's started, ready, restart or message changed; read the new values with
   // Get. Called on a pool thread without Prober locks held, so it may call
   // Get, Add or Remove; calls for one key may race, so act on Get, not on
   // the order of calls.
   using OnChange = std::function<void(const Key&)>;
 
-  // `clock` is borrowed and must outlive the Prober. httpGet and tcpSocket
-  // probes go to the executor only when `network_probes_active`; otherwise
-  // they are not run, count as absent (ready once started, never a restart)
-  // and are listed in State::inactive, so the caller can say so in status.
-  Prober(const Clock& clock, Executor exec, OnChange on_change, size_t threads = 2,
-         bool network_probes_active = false);
+  // `clock` is borrowed and must outlive the Prober.
+  Prober(const Clock& clock, Executor exec, OnChange on_change, size_t threads = 2);
   // Stops the threads; waits for running executor calls; no OnChange after.
   ~Prober();
 
@@ -145,8 +141,13 @@ class Prober {
   // probes and state the key had: call it again when the container restarts.
   // Results of probes still running for the old container are dropped. Does
   // not call OnChange: the caller reads the initial state with Get.
+  // httpGet and tcpSocket probes go to the executor only with
+  // `network_probes` (the sandbox has an address to connect to); otherwise
+  // they are not run, count as absent (ready once started, never a
+  // restart) and are listed in State::inactive, so the caller can say so.
   // Errors: ParseProbe's; the key then has no probes.
-  Status Add(const Key& key, const api::Json& container, TimePoint container_started);
+  Status Add(const Key& key, const api::Json& container, TimePoint container_started,
+             bool network_probes = false);
   void Remove(const Key& key);
   void RemoveSandbox(const std::string& sandbox_uid);
 
@@ -198,7 +199,6 @@ class Prober {
   const Clock& clock_;
   Executor exec_;
   OnChange on_change_;
-  bool network_probes_active_;
 
   mutable std::mutex mu_;
   std::condition_variable scheduler_cv_;

@@ -7,6 +7,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "daemon/net_probe.h"
 
 namespace sbx::daemon {
 
@@ -649,7 +650,12 @@ bool SandboxController::EnsureRunning(Pass& p, const PodContainer& pc, bool rest
     Prober::State ps = prober_->Get(key);
     cs["started"] = ps.started;
     cs["ready"] = ps.started && ps.ready;
-    if (!ps.restart) return true;
+    if (!ps.restart) {
+      // Not ready for a reason (a failing readiness probe): said as the
+      // kubelet says it; repeats aggregate into one event's count.
+      if (ps.started && !ps.ready && !ps.message.empty()) Event(p.sb, "Warning", "Unhealthy", ps.message);
+      return true;
+    }
     // A failed liveness or startup probe: kill, then restartPolicy decides.
     Event(p.sb, "Warning", "Unhealthy", ps.message);
     Event(p.sb, "Normal", "Killing",
@@ -704,7 +710,8 @@ bool SandboxController::EnsureRunning(Pass& p, const PodContainer& pc, bool rest
 
 void SandboxController::AddProbes(Pass& p, const Prober::Key& key, const PodContainer& pc,
                                   TimePoint started) {
-  if (Status s = prober_->Add(key, pc.spec->raw, started); !s.ok()) {
+  const bool networked = !p.pod.ips.empty();
+  if (Status s = prober_->Add(key, pc.spec->raw, started, networked); !s.ok()) {
     Event(p.sb, "Warning", "Unhealthy", "container " + pc.name + ": " + s.message());
     return;
   }
@@ -712,8 +719,8 @@ void SandboxController::AddProbes(Pass& p, const Prober::Key& key, const PodCont
   if (!ps.inactive.empty()) {
     Event(p.sb, "Normal", "ProbeInactive",
           "container " + pc.name +
-              ": httpGet and tcpSocket probes become active with networking; until then the "
-              "container counts as ready once started");
+              ": httpGet and tcpSocket probes need the sandbox network (annotation "
+              "sbx.dev/network: sandbox); without it the container counts as ready once started");
   }
 }
 
@@ -852,6 +859,11 @@ Status SandboxController::HandlePodExit(Pass& p, const PodRun& pod) {
 }
 
 ProbeOutcome SandboxController::RunProbe(const Prober::Key& key, const ProbeSpec& spec) {
+  if (spec.handler != ProbeSpec::Handler::kExec) {
+    auto pod = runtime_.Get(key.sandbox_uid);
+    if (!pod || pod->ips.empty()) return {ProbeResult::kUnknown, "the sandbox has no address"};
+    return RunNetworkProbe(spec, pod->ips.front(), std::chrono::seconds(std::max(1, spec.timeout_seconds)));
+  }
   auto exec = runtime_.ExecTemplate(key.sandbox_uid, key.container);
   if (!exec.ok()) return {ProbeResult::kUnknown, exec.status().message()};
   auto has_seccomp = runtime_.HasSeccomp(key.sandbox_uid, key.container);

@@ -444,6 +444,10 @@ INSTANTIATE_TEST_SUITE_P(
                 [](Json& s, Json&) { App(s)["ports"][0]["containerPort"] = 70000; },
                 APP ".ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, "
                     "inclusive"},
+        BadCase{"HostPortRange", [](Json& s, Json&) { App(s)["ports"][0]["hostPort"] = 65536; },
+                APP ".ports[0].hostPort: Invalid value: 65536: must be between 1 and 65535, inclusive"},
+        BadCase{"HostIP", [](Json& s, Json&) { App(s)["ports"][0]["hostIP"] = "localhost"; },
+                APP ".ports[0].hostIP: Invalid value: \"localhost\": must be a valid IP address"},
         BadCase{"PortNameDuplicate",
                 [](Json& s, Json&) {
                   App(s)["ports"].push_back({{"name", "http"}, {"containerPort", 8081}});

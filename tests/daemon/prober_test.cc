@@ -290,14 +290,14 @@ bool Eventually(const std::function<bool()>& pred) {
 
 class ProberTest : public ::testing::Test {
  protected:
-  void Start(bool network_probes_active = false) {
+  void Start() {
     prober_ = std::make_unique<Prober>(
         clock_, [this](const Prober::Key& k, const ProbeSpec& s) { return exec_.Run(k, s); },
         [this](const Prober::Key& k) {
           std::lock_guard<std::mutex> l(mu_);
           changes_.push_back(k.container);
         },
-        2, network_probes_active);
+        2);
   }
 
   size_t Changes(const std::string& container) {
@@ -416,10 +416,10 @@ TEST_F(ProberTest, NetworkProbesAreInactiveUntilNetworkingExists) {
 
 TEST_F(ProberTest, ActiveNetworkProbesGoToTheExecutor) {
   exec_.Script("app/-", {{F, "connection refused"}});
-  Start(/*network_probes_active=*/true);
+  Start();
   Prober::Key key{"uid", "app"};
   Json c = Container(R"({"readinessProbe": {"tcpSocket": {"port": "http"}}})");
-  ASSERT_TRUE(prober_->Add(key, c, clock_.Now()).ok());
+  ASSERT_TRUE(prober_->Add(key, c, clock_.Now(), /*network_probes=*/true).ok());
   EXPECT_TRUE(prober_->Get(key).inactive.empty());
   ASSERT_TRUE(Eventually([&] { return exec_.CountOf("app/-") >= 1; }));
   EXPECT_FALSE(prober_->Get(key).ready);

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include "common/fs.h"
 #include "tests/integration/suite.h"
@@ -131,6 +132,81 @@ TEST_F(Network, TheMetadataServiceAPrivateHostAndTheHostItselfAreOutOfReach) {
   CmdResult ns = d().Sbx(std::string("exec fenced -- busybox nslookup ") + TestHosts::kName);
   EXPECT_NE(ns.out.find(TestHosts::kInternet), std::string::npos) << ns.out << ns.err;
   DeleteAndWait("fenced");
+}
+
+// A web server in a networked sandbox, with probes and a published port.
+std::string WebSandbox(const std::string& name, const std::string& probes, const std::string& ports) {
+  return "apiVersion: agents.x-k8s.io/v1beta1\nkind: Sandbox\nmetadata:\n  name: " + name +
+         "\nspec:\n  podTemplate:\n    metadata:\n      annotations:\n        sbx.dev/network: sandbox\n"
+         "    spec:\n      containers:\n      - name: web\n        image: test/busybox:1\n"
+         "        command: [\"sh\", \"-c\", \"mkdir -p /www && echo hello from the sandbox > "
+         "/www/index.html && exec httpd -f -p 8080 -h /www\"]\n" +
+         ports + probes;
+}
+
+TEST_F(Network, HttpProbesGateReadinessAndAHostPortPublishesOnLoopbackOnly) {
+  ApplyReady("web", WebSandbox("web",
+                               "        readinessProbe:\n          httpGet: {path: /index.html, port: http}\n"
+                               "          periodSeconds: 1\n",
+                               "        ports:\n        - {name: http, containerPort: 8080, hostPort: 18080}\n"));
+  json sb = d().GetJson("sandbox web");
+  EXPECT_EQ(d().Sbx("describe sandbox web").out.find("ProbeInactive"), std::string::npos);
+  // Published on the host's loopback (the default bind address) only.
+  CmdResult local = InHost("curl -s -m 5 http://127.0.0.1:18080/");
+  EXPECT_NE(local.out.find("hello from the sandbox"), std::string::npos) << local.out << local.err;
+  CmdResult outside = hosts_->In("router", std::string("curl -s -m 3 http://") + TestHosts::kHostUplink + ":18080/");
+  EXPECT_EQ(outside.out.find("hello from the sandbox"), std::string::npos) << outside.out;
+  DeleteAndWait("web");
+  EXPECT_NE(InHost("curl -s -m 3 http://127.0.0.1:18080/").code, 0);
+  EXPECT_EQ(InHost("iptables-save -t nat | grep -c 18080").out, "0\n");
+}
+
+TEST_F(Network, AFailingReadinessProbeKeepsASandboxUnreadyAndALivenessProbeRestarts) {
+  CmdResult r = d().Sbx("apply -f -", WebSandbox("unready",
+                                                 "        readinessProbe:\n          httpGet: {path: /missing, port: 8080}\n"
+                                                 "          periodSeconds: 1\n",
+                                                 ""));
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  r = d().Sbx("apply -f -", WebSandbox("sick",
+                                       "        livenessProbe:\n          tcpSocket: {port: 9999}\n"
+                                       "          periodSeconds: 1\n          failureThreshold: 2\n",
+                                       ""));
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  ASSERT_TRUE(d().WaitFor("sandbox sick", 60000, [](const json& j) {
+    for (const auto& cs : j.value("status", json::object()).value("containerStatuses", json::array())) {
+      if (cs.value("restartCount", 0) >= 1) return true;
+    }
+    return false;
+  })) << d().Sbx("describe sandbox sick").out;
+  std::string events = d().Sbx("describe sandbox sick").out;
+  EXPECT_NE(events.find("Liveness probe failed: dial tcp"), std::string::npos) << events;
+  EXPECT_NE(events.find(":9999: connect: connection refused"), std::string::npos) << events;
+
+  ASSERT_TRUE(d().WaitFor("sandbox unready", 20000, [](const json& j) {
+    return j.value("status", json::object()).contains("containerStatuses");
+  }));
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  json sb = d().GetJson("sandbox unready");
+  EXPECT_EQ(ConditionStatus(sb, "Ready"), "False") << sb.dump();
+  events = d().Sbx("describe sandbox unready").out;
+  EXPECT_NE(events.find("Readiness probe failed: HTTP probe failed with statuscode: 404"), std::string::npos)
+      << events;
+  DeleteAndWait("sick");
+  DeleteAndWait("unready");
+}
+
+TEST_F(Network, AHostPortWithoutTheSandboxNetworkIsRefusedNamingTheField) {
+  std::string yaml = NetSandbox("noport", "");
+  yaml += "        ports:\n        - {containerPort: 8080, hostPort: 18081}\n";
+  CmdResult r = d().Sbx("apply -f -", yaml);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  ASSERT_TRUE(d().WaitFor("sandbox noport", 20000, [](const json& j) {
+    for (const auto& c : j.value("status", json::object()).value("conditions", json::array())) {
+      if (c.value("message", "").find("ports[0].hostPort") != std::string::npos) return true;
+    }
+    return false;
+  })) << d().Sbx("describe sandbox noport").out;
+  DeleteAndWait("noport");
 }
 
 TEST_F(Network, WithoutTheAnnotationASandboxHasNoNetwork) {
