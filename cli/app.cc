@@ -19,8 +19,8 @@ std::vector<FlagSpec> GlobalFlags() {
 }
 
 std::vector<Verb> AllVerbs() {
-  std::vector<Verb> verbs = {ApplyVerb(), GetVerb(),  DescribeVerb(), DeleteVerb(),
-                             ScaleVerb(), WaitVerb(), ExecVerb(),     LogsVerb()};
+  std::vector<Verb> verbs = {ApplyVerb(), GetVerb(),  DescribeVerb(), DeleteVerb(),     ScaleVerb(),
+                             WaitVerb(),  ExecVerb(), LogsVerb(),     PortForwardVerb()};
   for (auto& v : ImageVerbs()) verbs.push_back(std::move(v));
   verbs.push_back(VersionVerb());
   return verbs;

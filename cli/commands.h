@@ -114,6 +114,7 @@ Verb DeleteVerb();
 Verb WaitVerb();
 Verb ExecVerb();
 Verb LogsVerb();
+Verb PortForwardVerb();
 Verb ScaleVerb();
 std::vector<Verb> ImageVerbs();  // "image import", "image ls", "image rm"
 Verb VersionVerb();

@@ -1,6 +1,7 @@
 #include "daemon/api_server.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
@@ -14,8 +15,10 @@
 #include "common/log.h"
 #include "common/random.h"
 #include "common/strings.h"
+#include "daemon/dial.h"
 #include "daemon/http_status.h"
 #include "daemon/pod_builder.h"
+#include "daemon/port_forward.h"
 #include "daemon/process.h"
 #include "oci/reference.h"
 
@@ -351,6 +354,9 @@ void ApiServer::Dispatch(const Route& route, HttpRequest req, std::shared_ptr<Ht
   }
   if (route.subresource == "exec" && kind.kind == "Sandbox") return HandleExec(route, req, resp);
   if (route.subresource == "log" && kind.kind == "Sandbox") return HandleLog(route, req, resp);
+  if (route.subresource == "portforward" && kind.kind == "Sandbox") {
+    return HandlePortForward(route, req, resp);
+  }
   if (route.subresource == "scale" && kind.kind == "SandboxWarmPool") {
     deps_.pool.Submit([this, route, req = std::move(req), resp] {
       SendResult(resp, ServeScale(service_, *route.kind, route.namespace_, route.name, req), 200);
@@ -490,18 +496,22 @@ bool IsPodContainer(const api::Sandbox& sb, const std::string& name) {
   }
   return false;
 }
+
+// exec and portforward: POST (or GET) on an upgraded connection.
+Status CheckStreamRequest(const HttpRequest& req, const std::string& verb) {
+  if (req.method != "POST" && req.method != "GET") return InvalidArgument(verb + " needs POST");
+  auto upgrade = req.headers.find("upgrade");
+  if (upgrade == req.headers.end() || upgrade->second != frames::kUpgradeProtocol) {
+    return InvalidArgument(verb + " needs an upgraded connection (Upgrade: " +
+                           std::string(frames::kUpgradeProtocol) + ")");
+  }
+  return Status::Ok();
+}
 }  // namespace
 
 void ApiServer::HandleExec(const Route& route, const HttpRequest& req,
                            std::shared_ptr<HttpResponder> resp) {
-  if (req.method != "POST" && req.method != "GET") {
-    return SendError(resp, InvalidArgument("exec needs POST"));
-  }
-  auto upgrade = req.headers.find("upgrade");
-  if (upgrade == req.headers.end() || upgrade->second != frames::kUpgradeProtocol) {
-    return SendError(resp, InvalidArgument("exec needs an upgraded connection (Upgrade: " +
-                                           std::string(frames::kUpgradeProtocol) + ")"));
-  }
+  if (Status s = CheckStreamRequest(req, "exec"); !s.ok()) return SendError(resp, s);
   std::vector<std::string> command = req.QueryValues("command");
   if (command.empty()) return SendError(resp, InvalidArgument("command: Required value"));
   std::string container = req.QueryValue("container");
@@ -596,6 +606,42 @@ void ApiServer::HandleExec(const Route& route, const HttpRequest& req,
             // The client went away: stop the command.
             if (*proc_holder) (*proc_holder)->Kill(SIGKILL);
           });
+    });
+  });
+}
+
+void ApiServer::HandlePortForward(const Route& route, const HttpRequest& req,
+                                  std::shared_ptr<HttpResponder> resp) {
+  if (Status s = CheckStreamRequest(req, "portforward"); !s.ok()) return SendError(resp, s);
+  const std::string port_text = req.QueryValue("port");
+  int port = 0;
+  if (port_text.empty() || port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos ||
+      (port = std::atoi(port_text.c_str())) < 1 || port > 65535) {
+    return SendError(resp, InvalidArgument("port: Invalid value: \"" + port_text +
+                                           "\": must be a port number between 1 and 65535"));
+  }
+  deps_.pool.Submit([this, route, port, resp] {
+    auto obj = service_.Get(*route.kind, route.namespace_, route.name);
+    if (!obj.ok()) return SendError(resp, obj.status());
+    auto pod = deps_.runtime.Get(obj->metadata.uid);
+    if (!pod || pod->exited) {
+      return SendError(resp, FailedPrecondition("sandbox " + route.namespace_ + "/" + route.name +
+                                                " is not running"));
+    }
+    if (pod->ips.empty()) {
+      return SendError(resp, FailedPrecondition("sandbox " + route.namespace_ + "/" + route.name +
+                                                " has no network: port forwarding needs the annotation "
+                                                "sbx.dev/network: sandbox"));
+    }
+    auto fd = DialTcp(pod->ips.front(), port, std::chrono::seconds(10));
+    if (!fd.ok()) return SendError(resp, Unavailable(fd.status().message()));
+    int raw = *fd;
+    deps_.loop.Post([this, raw, resp] {
+      if (resp->closed()) {
+        ::close(raw);
+        return;
+      }
+      StartPortForward(deps_.loop, raw, resp);
     });
   });
 }

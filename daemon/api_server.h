@@ -59,6 +59,7 @@ class ApiServer {
   void HandleWatch(const Route& route, const HttpRequest& req, std::shared_ptr<HttpResponder> resp);
   void HandleExec(const Route& route, const HttpRequest& req, std::shared_ptr<HttpResponder> resp);
   void HandleLog(const Route& route, const HttpRequest& req, std::shared_ptr<HttpResponder> resp);
+  void HandlePortForward(const Route& route, const HttpRequest& req, std::shared_ptr<HttpResponder> resp);
   Status Admit(const api::Object& obj);
   void HandleImages(const std::string& rest, HttpRequest req, std::shared_ptr<HttpResponder> resp);
 

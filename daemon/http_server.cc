@@ -147,6 +147,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Upgrade(uint64_t seq, std::string_view protocol,
                std::function<void(std::string_view)> on_data, std::function<void()> on_close);
   void WriteRaw(uint64_t seq, std::string data, size_t reserved);
+  void OnDrain(uint64_t seq, size_t low, std::function<void()> cb) {
+    if (seq != seq_ || state_ == State::kClosing) return;
+    if (shared_->queued.load() <= low) {
+      cb();
+      return;
+    }
+    drain_low_ = low;
+    drain_cb_ = std::move(cb);
+  }
+  void SetUpgradedReading(uint64_t seq, bool on) {
+    if (!Current(seq, State::kUpgraded)) return;
+    auto* stream = reinterpret_cast<uv_stream_t*>(&pipe_);
+    if (on && !reading_) {
+      reading_ = uv_read_start(stream, &Connection::OnAlloc, &Connection::OnRead) == 0;
+    } else if (!on && reading_) {
+      uv_read_stop(stream);
+      reading_ = false;
+    }
+  }
   void Close(uint64_t seq) {
     if (seq == seq_) CloseGracefully();
   }
@@ -256,6 +275,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool head_request_ = false;
 
   std::function<void(std::string_view)> on_raw_data_;
+  size_t drain_low_ = 0;
+  std::function<void()> drain_cb_;
   std::vector<std::function<void()>> close_callbacks_;
   bool close_callbacks_fired_ = false;
 };
@@ -319,6 +340,16 @@ class Responder : public HttpResponder, public std::enable_shared_from_this<Resp
     return Queue(std::move(data), [](Connection& c, uint64_t seq, std::string d, size_t n) {
       c.WriteRaw(seq, std::move(d), n);
     });
+  }
+
+  size_t queued() const override { return shared_->queued.load(); }
+
+  void OnDrain(size_t low, std::function<void()> cb) override {
+    OnLoop([seq = seq_, low, cb = std::move(cb)](Connection& c) mutable { c.OnDrain(seq, low, std::move(cb)); });
+  }
+
+  void SetReading(bool on) override {
+    OnLoop([seq = seq_, on](Connection& c) { c.SetUpgradedReading(seq, on); });
   }
 
   void Close() override {
@@ -776,7 +807,14 @@ void Connection::QueueWrite(std::vector<std::string> parts, size_t reserved) {
                       Connection* conn = w->conn;
                       conn->shared_->queued.fetch_sub(w->reserved);
                       delete w;
-                      if (status < 0 && status != UV_ECANCELED) conn->CloseNow();
+                      if (status < 0 && status != UV_ECANCELED) {
+                        conn->CloseNow();
+                      } else if (conn->drain_cb_ && conn->state_ != State::kClosing &&
+                                 conn->shared_->queued.load() <= conn->drain_low_) {
+                        std::function<void()> cb = std::move(conn->drain_cb_);
+                        conn->drain_cb_ = nullptr;
+                        cb();
+                      }
                     });
   if (rc != 0) {
     shared_->queued.fetch_sub(reserved);

@@ -76,6 +76,16 @@ class HttpResponder {
                        std::function<void()> on_close) = 0;
   // Raw bytes after Upgrade. Same limits as Write.
   virtual bool WriteRaw(std::string data) = 0;
+  // Flow control for upgraded streams (port forwarding). Bytes queued for
+  // the peer and not yet written:
+  virtual size_t queued() const = 0;
+  // cb runs once on the loop thread as soon as at most `low` bytes are
+  // queued (at once if that is so already); never if the connection closes
+  // first. A later call replaces an earlier callback.
+  virtual void OnDrain(size_t low, std::function<void()> cb) = 0;
+  // Stops (false) or resumes (true) reading from the peer after Upgrade, so
+  // that a slow consumer of on_data holds the sender back.
+  virtual void SetReading(bool on) = 0;
   // Closes the connection after queued writes flush.
   virtual void Close() = 0;
   // cb runs once on the loop thread when the connection closes (peer

@@ -1,10 +1,8 @@
 #include "daemon/net_probe.h"
 
 #include <fcntl.h>
-#include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -14,6 +12,7 @@
 #include <memory>
 
 #include "common/strings.h"
+#include "daemon/dial.h"
 
 namespace sbx::daemon {
 
@@ -27,40 +26,6 @@ struct Fd {
     if (fd >= 0) ::close(fd);
   }
 };
-
-std::string HostPort(const std::string& host, int port) {
-  bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
-// Connects within the deadline; the socket stays non-blocking.
-Status Connect(const std::string& host, int port, Clock::time_point deadline, Fd* out) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  const std::string port_text = std::to_string(port);
-  if (int rc = ::getaddrinfo(host.c_str(), port_text.c_str(), &hints, &res); rc != 0) {
-    return Unavailable("dial tcp " + HostPort(host, port) + ": lookup: " + ::gai_strerror(rc));
-  }
-  std::unique_ptr<addrinfo, void (*)(addrinfo*)> holder(res, ::freeaddrinfo);
-  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return Internal(std::string("socket: ") + std::strerror(errno));
-  out->fd = fd;
-  const std::string what = "dial tcp " + HostPort(host, port) + ": connect: ";
-  if (::connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
-    if (errno != EINPROGRESS) return Unavailable(what + ToLower(std::strerror(errno)));
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    pollfd p{fd, POLLOUT, 0};
-    int n = left > 0 ? ::poll(&p, 1, static_cast<int>(left)) : 0;
-    if (n == 0) return Unavailable(what + "i/o timeout");
-    if (n < 0) return Unavailable(what + ToLower(std::strerror(errno)));
-    int err = 0;
-    socklen_t len = sizeof err;
-    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) return Unavailable(what + ToLower(std::strerror(err)));
-  }
-  return Status::Ok();
-}
 
 // Blocking I/O bounded by the deadline (socket timeouts).
 void BlockUntil(int fd, Clock::time_point deadline) {
@@ -142,8 +107,10 @@ ProbeOutcome RunNetworkProbe(const ProbeSpec& spec, const std::string& sandbox_i
   const std::string host = spec.host.empty() ? sandbox_ip : spec.host;
   if (host.empty()) return {ProbeResult::kUnknown, "the sandbox has no address"};
   const auto deadline = Clock::now() + timeout;
+  auto dialed = DialTcp(host, spec.port, timeout);
+  if (!dialed.ok()) return Failure(dialed.status());
   Fd fd;
-  if (Status s = Connect(host, spec.port, deadline, &fd); !s.ok()) return Failure(s);
+  fd.fd = *dialed;
   if (spec.handler == ProbeSpec::Handler::kTcpSocket) return {ProbeResult::kSuccess, ""};
 
   BlockUntil(fd.fd, deadline);

@@ -7,6 +7,7 @@
 // after a kill -9 of sbxd) leaves no namespace, veth, lease or firewall
 // table. Real sbxd, sbx, runsc, CNI plugins, nftables, dnsmasq.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <string>
@@ -33,10 +34,15 @@ std::string NetSandbox(const std::string& name, const std::string& mode) {
 
 int Count(const CmdResult& r) { return std::atoi(r.out.c_str()); }
 
+std::string Text(const std::string& path) {
+  auto t = ReadFile(path);
+  return t.ok() ? *t : "";
+}
+
 class Network : public DaemonSuite {
  protected:
   static std::string Flags(const std::string& extra = "") {
-    return std::string("--dns ") + TestHosts::kDns + "" + extra;
+    return std::string("--dns ") + TestHosts::kDns + " " + extra;
   }
   static void SetUpTestSuite() {
     if (!MissingRootOrRunsc().empty()) return;
@@ -207,6 +213,92 @@ TEST_F(Network, AHostPortWithoutTheSandboxNetworkIsRefusedNamingTheField) {
     return false;
   })) << d().Sbx("describe sandbox noport").out;
   DeleteAndWait("noport");
+}
+
+// `sbx port-forward NAME SPEC` in the background; returns its pid and the
+// local port it printed (0 if none within 10 s).
+std::pair<int, int> StartPortForward(Daemon& d, const std::string& name, const std::string& spec,
+                                     const std::string& out) {
+  CmdResult r = Sh("SBX_SOCKET=" + d.socket() + " " + Daemon::BuildDir() + "/cli/sbx port-forward " + name + " " +
+                   spec + " >" + out + " 2>" + out + ".err </dev/null & echo $!");
+  int pid = std::atoi(r.out.c_str());
+  for (int i = 0; i < 200; ++i) {
+    auto text = ReadFile(out);
+    if (text.ok()) {
+      auto at = text->find("Forwarding from 127.0.0.1:");
+      if (at != std::string::npos) return {pid, std::atoi(text->c_str() + at + 26)};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return {pid, 0};
+}
+
+TEST_F(Network, PortForwardCarriesManyConnectionsAndLargeResponsesUntilInterrupted) {
+  ApplyReady("pf", WebSandbox("pf", "", ""));
+  // A 5 MB file of random bytes, to check every byte arrives.
+  ASSERT_EQ(d().Sbx("exec pf -- busybox dd if=/dev/urandom of=/www/big bs=1M count=5").code, 0);
+  std::string want = d().Sbx("exec pf -- busybox sha256sum /www/big").out.substr(0, 64);
+  auto [pid, port] = StartPortForward(d(), "pf", ":8080", dir_ + "/pf.out");
+  ASSERT_GT(port, 0) << Text(dir_ + "/pf.out.err");
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  EXPECT_NE(Sh("curl -s -m 10 " + url + "/").out.find("hello from the sandbox"), std::string::npos);
+  CmdResult big = Sh("curl -s -m 30 " + url + "/big | sha256sum");
+  EXPECT_EQ(big.out.substr(0, 64), want);
+  // Upload: the client's end of input reaches the sandbox as a half-close
+  // (sha256sum there reads to EOF, then answers on the same connection).
+  ASSERT_EQ(d().Sbx("exec pf -- sh -c \"busybox nc -l -p 7000 -e busybox sha256sum </dev/null >/dev/null 2>&1 &\"")
+                .code,
+            0);
+  auto [upid, uport] = StartPortForward(d(), "pf", ":7000", dir_ + "/up.out");
+  ASSERT_GT(uport, 0);
+  Sh("head -c 3000000 /dev/urandom > " + dir_ + "/upload");
+  std::string sent = Sh("sha256sum " + dir_ + "/upload").out.substr(0, 64);
+  CmdResult echoed = Sh("python3 -c \"import socket,sys; s=socket.create_connection(('127.0.0.1'," +
+                        std::to_string(uport) + ")); s.sendall(open('" + dir_ +
+                        "/upload','rb').read()); s.shutdown(socket.SHUT_WR); d=b''\n"
+                        "while True:\n  c=s.recv(65536)\n  if not c: break\n  d+=c\nprint(d.decode())\"");
+  EXPECT_EQ(echoed.out.substr(0, 64), sent) << echoed.err << Text(dir_ + "/up.out.err");
+  ::kill(upid, SIGTERM);
+  // 32 connections at once.
+  CmdResult many = Sh("seq 32 | xargs -P 32 -I{} curl -s -m 20 -o /dev/null -w '%{http_code}\\n' " + url +
+                      "/index.html | grep -c '^200$'");
+  EXPECT_EQ(many.out, "32\n") << many.err << Text(dir_ + "/pf.out.err");
+  // Interrupted, it stops listening and exits cleanly.
+  ::kill(pid, SIGINT);
+  int status = 0;
+  for (int i = 0; i < 100 && Sh("kill -0 " + std::to_string(pid)).code == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(Sh("kill -0 " + std::to_string(pid)).code, 0);
+  (void)status;
+  EXPECT_NE(Sh("curl -s -m 3 " + url + "/").code, 0);
+  DeleteAndWait("pf");
+}
+
+TEST_F(Network, PortForwardReportsAClosedPortAndASandboxWithoutNetwork) {
+  ApplyReady("pfclosed", WebSandbox("pfclosed", "", ""));
+  auto [pid, port] = StartPortForward(d(), "pfclosed", ":9999", dir_ + "/pfc.out");
+  ASSERT_GT(port, 0);
+  EXPECT_NE(Sh("curl -s -m 5 http://127.0.0.1:" + std::to_string(port) + "/").code, 0);
+  ::kill(pid, SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::string err = Text(dir_ + "/pfc.out.err");
+  EXPECT_NE(err.find(":9999: connect: connection refused"), std::string::npos) << err;
+  DeleteAndWait("pfclosed");
+
+  ApplyReady("pfnone", NetSandbox("pfnone", ""));
+  auto [pid2, port2] = StartPortForward(d(), "pfnone", ":80", dir_ + "/pfn.out");
+  ASSERT_GT(port2, 0);
+  EXPECT_NE(Sh("curl -s -m 5 http://127.0.0.1:" + std::to_string(port2) + "/").code, 0);
+  ::kill(pid2, SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  err = Text(dir_ + "/pfn.out.err");
+  EXPECT_NE(err.find("sbx.dev/network: sandbox"), std::string::npos) << err;
+  DeleteAndWait("pfnone");
+  // Bad specs are refused before anything listens.
+  CmdResult bad = d().Sbx("port-forward pfnone 70000");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("70000"), std::string::npos) << bad.err;
 }
 
 TEST_F(Network, WithoutTheAnnotationASandboxHasNoNetwork) {
