@@ -17,6 +17,7 @@
 #include "common/strings.h"
 #include "daemon/dial.h"
 #include "daemon/http_status.h"
+#include "daemon/network_policy.h"
 #include "daemon/pod_builder.h"
 #include "daemon/port_forward.h"
 #include "daemon/process.h"
@@ -204,6 +205,11 @@ Status ApiServer::Admit(const api::Object& obj) {
                                     api::Field(spec, "volumeClaimTemplates"),
                                     "spec.podTemplate.spec", "spec.volumeClaimTemplates",
                                     deps_.pod_policy);
+    if (s.ok()) {
+      if (const api::Json& np = api::Field(spec, "networkPolicy"); !np.is_null()) {
+        s = ParseNetworkPolicy(np, "spec.networkPolicy").status();
+      }
+    }
     if (s.ok()) return s;
     return Invalid("SandboxTemplate.extensions.agents.x-k8s.io \"" + obj.metadata.name +
                    "\" is invalid: " + s.message());

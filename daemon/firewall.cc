@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/strings.h"
+#include "daemon/network_policy.h"
 
 namespace sbx::daemon {
 
@@ -135,6 +136,18 @@ Status Firewall::Set(const std::string& pod_id, FirewallPod pod) {
   return ApplyLocked();
 }
 
+Status Firewall::SetPolicies(const std::map<std::string, api::Json>& bindings) {
+  std::lock_guard<std::mutex> l(mu_);
+  bool changed = false;
+  for (const auto& [id, binding] : bindings) {
+    auto it = pods_.find(id);
+    if (it == pods_.end() || it->second.policy == binding) continue;
+    it->second.policy = binding;
+    changed = true;
+  }
+  return changed ? ApplyLocked() : Status::Ok();
+}
+
 void Firewall::Remember(const std::string& pod_id, FirewallPod pod) {
   std::lock_guard<std::mutex> l(mu_);
   pods_[pod_id] = std::move(pod);
@@ -149,6 +162,11 @@ Status Firewall::Remove(const std::string& pod_id) {
 Status Firewall::Apply() {
   std::lock_guard<std::mutex> l(mu_);
   return ApplyLocked();
+}
+
+bool Firewall::Empty() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return pods_.empty();
 }
 
 std::string Firewall::Script() const {
@@ -177,6 +195,21 @@ std::string Firewall::ScriptLocked() const {
     }
   }
   if (ifaces.empty()) return s.str();
+  std::map<std::string, PolicyPod> policy_pods;
+  for (const auto& [id, pod] : pods_) {
+    PolicyPod p = PolicyPod::FromJson(pod.policy);
+    p.ips = pod.ips;
+    policy_pods[id] = std::move(p);
+  }
+  PolicyRender policies = RenderPolicies(policy_pods);
+  auto vmap = [](const std::string& name, bool v6, const std::vector<std::pair<std::string, std::string>>& m) {
+    std::set<std::string> items;
+    for (const auto& [ip, chain] : m) {
+      if ((ip.find(':') != std::string::npos) == v6) items.insert(ip + " : jump " + chain);
+    }
+    return "  map " + name + " { type " + (v6 ? "ipv6_addr" : "ipv4_addr") + " : verdict; " + Elements(items) +
+           " }\n";
+  };
 
   s << "table inet " << table_ << " {\n";
   s << "  set ifaces { type ifname; " << Elements(ifaces) << " }\n";
@@ -187,18 +220,29 @@ std::string Firewall::ScriptLocked() const {
   s << IntervalSet("deny4", false, policy_.deny) << IntervalSet("deny6", true, policy_.deny);
   s << IntervalSet("allow4", false, policy_.allow) << IntervalSet("allow6", true, policy_.allow);
   s << IntervalSet("dns4", false, policy_.dns) << IntervalSet("dns6", true, policy_.dns);
+  // Policy chains before the maps that jump to them.
+  s << policies.chains;
+  s << vmap("egress4", false, policies.egress_map) << vmap("egress6", true, policies.egress_map);
+  s << vmap("ingress4", false, policies.ingress_map) << vmap("ingress6", true, policies.ingress_map);
   s << R"(
   chain forward {
     type filter hook forward priority filter; policy accept;
-    iifname @ifaces jump egress
-  }
-  chain egress {
     ct state established,related accept
     ct state invalid drop
+    oifname @ifaces jump ingress
+    iifname @ifaces jump egress
+  }
+  chain ingress {
+    ip daddr vmap @ingress4
+    ip6 daddr vmap @ingress6
+  }
+  chain egress {
     meta nfproto ipv4 iifname . ip saddr != @src4 drop
     meta nfproto ipv6 iifname . ip6 saddr != @src6 drop
     ip daddr @dns4 meta l4proto { tcp, udp } th dport 53 accept
     ip6 daddr @dns6 meta l4proto { tcp, udp } th dport 53 accept
+    ip saddr vmap @egress4
+    ip6 saddr vmap @egress6
     ip daddr @allow4 accept
     ip6 daddr @allow6 accept
     ip daddr @deny4 reject with icmpx admin-prohibited

@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "api/object.h"
 #include "common/status.h"
 #include "oci/command.h"
 
@@ -66,6 +67,9 @@ std::vector<Cidr> DefaultEgressDeny();
 struct FirewallPod {
   std::vector<std::string> interfaces;  // host-side interface names
   std::vector<std::string> ips;         // the sandbox's addresses
+  // Its network policy binding (network_policy.h PolicyPod::ToJson; null:
+  // none, the daemon's egress defaults apply).
+  api::Json policy;
 };
 
 class Firewall {
@@ -78,10 +82,16 @@ class Firewall {
   // Adds or replaces a sandbox without applying (loading the state of a
   // previous run; Apply follows).
   void Remember(const std::string& pod_id, FirewallPod pod);
+  // Replaces the policy bindings of known sandboxes (by pod id; pods not
+  // named keep theirs) and applies the table: live policy edits.
+  Status SetPolicies(const std::map<std::string, api::Json>& bindings);
   // Removes a sandbox (if known) and applies the table.
   Status Remove(const std::string& pod_id);
   // Writes the table for the known sandboxes (removes it if none).
   Status Apply();
+
+  // Whether no sandbox network is known.
+  bool Empty() const;
 
   // The nft script Apply runs.
   std::string Script() const;

@@ -25,6 +25,7 @@
 #include "daemon/dns.h"
 #include "daemon/firewall.h"
 #include "daemon/network.h"
+#include "daemon/policy_sync.h"
 #include "daemon/pod_builder.h"
 #include "daemon/process.h"
 #include "daemon/resource_service.h"
@@ -530,6 +531,11 @@ int Run(const Flags& flags) {
   }
   pools.Start();
   claims.Start();
+  std::unique_ptr<PolicySync> policy_sync;
+  if (ro.network != nullptr && ro.network->firewall() != nullptr) {
+    policy_sync = std::make_unique<PolicySync>(**store, runtime, *ro.network->firewall());
+    policy_sync->Start();
+  }
 
   // Handles are heap-allocated and freed in their close callbacks, which
   // run inside the loop after they are closed below.
@@ -551,6 +557,7 @@ int Run(const Flags& flags) {
 
   server.Shutdown();
   for (auto* h : signals) CloseAndDelete(h);
+  if (policy_sync) policy_sync->Stop();
   claims.Stop();
   pools.Stop();
   gc.Stop();

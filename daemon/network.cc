@@ -134,7 +134,14 @@ void NetworkManager::LoadFirewall() {
   for (const std::string& n : *names) {
     if (n.size() <= 5 || n.compare(n.size() - 5, 5, ".json") != 0) continue;
     const std::string pod = n.substr(0, n.size() - 5);
-    if (auto r = CachedResult(pod); r.ok()) firewall_->Remember(pod, FirewallPodOf(*r));
+    auto r = CachedResult(pod);
+    if (!r.ok()) continue;
+    FirewallPod fp = FirewallPodOf(*r);
+    if (auto text = ReadFile(ResultPath(pod)); text.ok()) {
+      cni::Json cached = cni::Json::parse(*text, nullptr, false);
+      if (cached.is_object()) fp.policy = cached.value("policy", cni::Json());
+    }
+    firewall_->Remember(pod, std::move(fp));
   }
 }
 
@@ -170,7 +177,7 @@ cni::Attachment NetworkManager::AttachmentFor(const std::string& pod_id,
 }
 
 Result<PodNetwork> NetworkManager::Attach(const std::string& pod_id,
-                                          const std::vector<PortMapping>& ports) {
+                                          const std::vector<PortMapping>& ports, const api::Json& policy) {
   SBX_RETURN_IF_ERROR(CheckPodId(pod_id));
   const std::string netns = NetnsPath(pod_id);
   if (PathExists(netns)) {
@@ -201,7 +208,7 @@ Result<PodNetwork> NetworkManager::Attach(const std::string& pod_id,
   // leaves port mappings that only a DEL given them removes (portmap skips
   // DEL without). The list goes with it: DEL must run the plugins that ran
   // ADD, even after the daemon's configuration changed.
-  cni::Json cached = {{"runtimeConfig", a.runtime_config}, {"config", list_.raw}};
+  cni::Json cached = {{"runtimeConfig", a.runtime_config}, {"config", list_.raw}, {"policy", policy}};
   if (Status w = WriteFileAtomic(ResultPath(pod_id), cached.dump(), 0600); !w.ok()) {
     return undo(w);
   }
@@ -212,7 +219,9 @@ Result<PodNetwork> NetworkManager::Attach(const std::string& pod_id,
     return undo(w);
   }
   if (firewall_ != nullptr) {
-    if (Status f = firewall_->Set(pod_id, FirewallPodOf(*added)); !f.ok()) return undo(f);
+    FirewallPod fp = FirewallPodOf(*added);
+    fp.policy = policy;
+    if (Status f = firewall_->Set(pod_id, std::move(fp)); !f.ok()) return undo(f);
   }
   PodNetwork net;
   net.netns = netns;

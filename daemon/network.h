@@ -84,8 +84,11 @@ class NetworkManager {
   // Null when NetworkOptions::firewall is off.
   Firewall* firewall() const { return firewall_.get(); }
 
-  // Creates the pod's namespace and runs ADD. On failure nothing is left.
-  Result<PodNetwork> Attach(const std::string& pod_id, const std::vector<PortMapping>& ports);
+  // Creates the pod's namespace and runs ADD, then has the firewall fence
+  // it with `policy` (a network_policy.h PolicyPod binding as JSON; null:
+  // the daemon's defaults). On failure nothing is left.
+  Result<PodNetwork> Attach(const std::string& pod_id, const std::vector<PortMapping>& ports,
+                            const api::Json& policy = nullptr);
   // DEL and removal of the namespace; Ok if the pod has no network.
   Status Detach(const std::string& pod_id);
   // The cached attachment of a pod (after a restart), NotFound if none.

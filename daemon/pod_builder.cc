@@ -1,8 +1,10 @@
 #include "daemon/pod_builder.h"
 
+#include "api/extensions.h"
 #include "common/fs.h"
 #include "common/strings.h"
 #include "daemon/container_env.h"
+#include "daemon/network_policy.h"
 #include "oci/bundle.h"
 #include "oci/seccomp.h"
 
@@ -139,6 +141,15 @@ Result<PodLaunch> PodBuilder::BuildPod(const api::Sandbox& sb, const std::string
   launch.annotations = volumes->annotations;
   launch.network = network == "sandbox";
   launch.ports = std::move(published);
+  if (launch.network) {
+    std::vector<api::Object> templates;
+    store::ListOptions in_ns;
+    in_ns.namespace_ = sb.metadata.namespace_;
+    if (auto list = store_.List(api::kExtensionsGroup, api::kTemplateKind, in_ns); list.ok()) {
+      templates = std::move(list->items);
+    }
+    launch.policy = PolicyBindingFor(sb, templates).ToJson();
+  }
   return launch;
 }
 

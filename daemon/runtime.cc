@@ -189,7 +189,7 @@ Status SandboxRuntime::StartPod(const std::string& uid, const PodLaunch& launch)
     if (options_.network == nullptr) {
       return FailedPrecondition("sandbox networking is off on this daemon (sbxd --network=sandbox)");
     }
-    auto attached = options_.network->Attach(id, launch.ports);
+    auto attached = options_.network->Attach(id, launch.ports, launch.policy);
     if (!attached.ok()) return attached.status().Annotate("start sandbox " + id);
     net = std::move(*attached);
     bs.netns_path = net.netns;

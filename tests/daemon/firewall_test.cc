@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "daemon/network_policy.h"
 #include "tests/daemon/cni_testing.h"
 
 namespace sbx::daemon {
@@ -72,8 +73,8 @@ TEST(FirewallScript, HoldsEachSandboxsInterfaceAndAddressAndTheSettings) {
   EXPECT_EQ(fw.Script().find("chain"), std::string::npos) << fw.Script();
   EXPECT_NE(fw.Script().find("delete table inet sbxunit"), std::string::npos);
 
-  fw.Remember("sbx-a", {{"veth1234"}, {"10.213.0.5"}});
-  fw.Remember("sbx-b", {{"veth5678", "bad name;"}, {"10.213.0.6", "fd00:1::6"}});
+  fw.Remember("sbx-a", {{"veth1234"}, {"10.213.0.5"}, nullptr});
+  fw.Remember("sbx-b", {{"veth5678", "bad name;"}, {"10.213.0.6", "fd00:1::6"}, nullptr});
   std::string s = fw.Script();
   EXPECT_NE(s.find("\"veth1234\" . 10.213.0.5"), std::string::npos) << s;
   EXPECT_NE(s.find("\"veth5678\" . 10.213.0.6"), std::string::npos) << s;
@@ -96,6 +97,100 @@ TEST(FirewallScript, HoldsEachSandboxsInterfaceAndAddressAndTheSettings) {
   auto r = runner.Run(check);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 0) << r->err << "\n" << s;
+}
+
+bool NftAccepts(const std::string& script, std::string* err) {
+  oci::CommandSpec check;
+  check.argv = {"nft", "-c", "-f", "-"};
+  check.stdin_data = script;
+  auto r = oci::SimpleCommandRunner().Run(check);
+  if (!r.ok()) return false;
+  *err = r->err;
+  return r->exit_code == 0;
+}
+
+TEST(FirewallScript, PoliciesBecomeChainsPerSandboxWithSelectorsResolvedToAddresses) {
+  oci::SimpleCommandRunner runner;
+  EgressPolicy p;
+  p.deny = DefaultEgressDeny();
+  Firewall fw(runner, p, "sbxunit");
+  PolicyPod a;
+  a.ns = "default";
+  a.labels = {{"app", "a"}};
+  a.named_ports = {{"http", 8080}};
+  a.policy = api::Json::parse(R"({
+    "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "b"}}}], "ports": [{"port": 9000, "endPort": 9010}]},
+               {"to": [{"ipBlock": {"cidr": "10.99.0.0/24", "except": ["10.99.0.53/32"]}}]}],
+    "ingress": [{"from": [{"ipBlock": {"cidr": "198.51.100.0/24"}}], "ports": [{"port": "http"}]}]})");
+  PolicyPod b;
+  b.ns = "default";
+  b.labels = {{"app", "b"}};
+  PolicyPod other_ns = b;
+  other_ns.ns = "elsewhere";
+  fw.Remember("sbx-a", {{"veth1"}, {"10.213.0.5"}, a.ToJson()});
+  fw.Remember("sbx-b", {{"veth2"}, {"10.213.0.6"}, b.ToJson()});
+  fw.Remember("sbx-c", {{"veth3"}, {"10.213.0.7"}, other_ns.ToJson()});
+  std::string s = fw.Script();
+  // a's egress: b's address (not c's: another namespace) on 9000-9010, and
+  // the private block but its resolver.
+  EXPECT_NE(s.find("ip daddr { 10.213.0.6 } meta l4proto tcp th dport 9000-9010 accept"), std::string::npos) << s;
+  EXPECT_EQ(s.find("10.213.0.7 } meta l4proto"), std::string::npos) << s;
+  EXPECT_NE(s.find("ip daddr 10.99.0.0/24 ip daddr != { 10.99.0.53/32 } accept"), std::string::npos) << s;
+  // a's ingress: the named port resolved to its container port.
+  EXPECT_NE(s.find("ip saddr 198.51.100.0/24 meta l4proto tcp th dport 8080 return"), std::string::npos) << s;
+  EXPECT_NE(s.find("10.213.0.5 : jump eg_0"), std::string::npos) << s;
+  // b and c have no policy: no chain, the daemon's defaults.
+  EXPECT_EQ(s.find("10.213.0.6 : jump"), std::string::npos) << s;
+
+  // A live edit: b gets the secure default.
+  b.policy = SecureDefaultPolicy();
+  fw.Remember("sbx-b", {{"veth2"}, {"10.213.0.6"}, b.ToJson()});
+  s = fw.Script();
+  EXPECT_NE(s.find("10.213.0.6 : jump eg_1"), std::string::npos) << s;
+  EXPECT_NE(s.find("ip daddr 0.0.0.0/0 ip daddr != { 10.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16 }"),
+            std::string::npos)
+      << s;
+
+  if (::geteuid() != 0 || !oci::FindExecutable("nft").ok()) {
+    if (oci::runsc_testing::InCi()) FAIL() << "needs root and nft (CI=true)";
+    GTEST_SKIP() << "needs root and nft to check the script";
+  }
+  std::string err;
+  EXPECT_TRUE(NftAccepts(s, &err)) << err << "\n" << s;
+}
+
+TEST(NetworkPolicy, BadPoliciesAreRefusedNamingTheField) {
+  struct Case {
+    const char* json;
+    const char* field;
+  } cases[] = {
+      {R"({"egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/33"}}]}]})", "spec.networkPolicy.egress[0].to[0].ipBlock.cidr"},
+      {R"({"egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["fd00::/8"]}}]}]})",
+       "spec.networkPolicy.egress[0].to[0].ipBlock.except[0]"},
+      {R"({"ingress": [{"from": [{}]}]})", "spec.networkPolicy.ingress[0].from[0]"},
+      {R"({"ingress": [{"ports": [{"port": 70000}]}]})", "spec.networkPolicy.ingress[0].ports[0].port"},
+      {R"({"ingress": [{"ports": [{"protocol": "ICMP"}]}]})", "spec.networkPolicy.ingress[0].ports[0].protocol"},
+      {R"({"egress": [{"ports": [{"port": 90, "endPort": 80}]}]})", "spec.networkPolicy.egress[0].ports[0].endPort"},
+      {R"({"egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}]})",
+       "spec.networkPolicy.egress[0].to[0]"},
+      {R"({"podSelector": {}})", "spec.networkPolicy.podSelector"},
+  };
+  for (const Case& c : cases) {
+    auto r = ParseNetworkPolicy(api::Json::parse(c.json), "spec.networkPolicy");
+    ASSERT_FALSE(r.ok()) << c.json;
+    EXPECT_EQ(r.status().message().rfind(c.field, 0), 0u) << r.status().message();
+  }
+  EXPECT_TRUE(ParseNetworkPolicy(SecureDefaultPolicy(), "x").ok());
+  EXPECT_TRUE(ParseNetworkPolicy(api::Json::object(), "x").ok());
+}
+
+TEST(NetworkPolicy, TemplatesAreManagedWithTheSecureDefaultUnlessUnmanaged) {
+  EXPECT_EQ(TemplatePolicy(api::Json::parse(R"({"spec": {}})")), SecureDefaultPolicy());
+  auto custom = api::Json::parse(R"({"spec": {"networkPolicy": {"egress": []}}})");
+  EXPECT_EQ(TemplatePolicy(custom), custom["spec"]["networkPolicy"]);
+  EXPECT_TRUE(TemplatePolicy(api::Json::parse(R"({"spec": {"networkPolicyManagement": "Unmanaged",
+                                                           "networkPolicy": {"egress": []}}})"))
+                  .is_null());
 }
 
 }  // namespace

@@ -301,6 +301,97 @@ TEST_F(Network, PortForwardReportsAClosedPortAndASandboxWithoutNetwork) {
   EXPECT_NE(bad.err.find("70000"), std::string::npos) << bad.err;
 }
 
+std::string AgentTemplate(const std::string& policy_yaml) {
+  return "apiVersion: extensions.agents.x-k8s.io/v1beta1\nkind: SandboxTemplate\nmetadata:\n  name: agents\n"
+         "spec:\n" +
+         policy_yaml +
+         "  podTemplate:\n    metadata:\n      labels: {role: agent}\n"
+         "      annotations:\n        sbx.dev/network: sandbox\n"
+         "    spec:\n      containers:\n      - name: web\n        image: test/busybox:1\n"
+         "        command: [\"sh\", \"-c\", \"mkdir -p /www && echo hello from an agent > "
+         "/www/index.html && exec httpd -f -p 8080 -h /www\"]\n"
+         "        ports: [{name: http, containerPort: 8080}]\n";
+}
+
+constexpr char kAgentPolicy[] = R"(  networkPolicy:
+    egress:
+    - to: [{ipBlock: {cidr: 10.99.0.5/32}}]
+      ports: [{port: 80}]
+    - to: [{podSelector: {matchLabels: {role: agent}}}]
+      ports: [{port: http}]
+    ingress:
+    - from: [{podSelector: {matchLabels: {role: agent}}}]
+      ports: [{port: 8080}]
+)";
+
+TEST_F(Network, ATemplatesNetworkPolicyFencesItsSandboxesAndAnEditAppliesAtOnce) {
+  ASSERT_EQ(d().Sbx("apply -f -", AgentTemplate(kAgentPolicy)).code, 0);
+  CmdResult pool = d().Sbx("apply -f -",
+                           "apiVersion: extensions.agents.x-k8s.io/v1beta1\nkind: SandboxWarmPool\nmetadata:\n"
+                           "  name: agents\nspec:\n  replicas: 2\n  sandboxTemplateRef: {name: agents}\n");
+  ASSERT_EQ(pool.code, 0) << pool.err;
+  ASSERT_TRUE(d().WaitFor("swp agents", 90000, [](const json& j) {
+    return j.value("status", json::object()).value("readyReplicas", 0) == 2;
+  })) << d().Sbx("describe swp agents").out;
+  std::vector<std::string> names, ips;
+  CmdResult listed = d().Sbx("get sandboxes -o json");
+  json all = json::parse(listed.out, nullptr, false);
+  ASSERT_TRUE(all.is_object()) << listed.out << listed.err;
+  for (const auto& item : all.value("items", json::array())) {
+    names.push_back(item["metadata"]["name"]);
+    ips.push_back(item["status"].value("podIPs", json::array({""}))[0]);
+  }
+  ASSERT_EQ(names.size(), 2u) << listed.out << d().Sbx("describe swp agents").out;
+  const std::string a = names[0], b_ip = ips[1];
+  auto fetch = [&](const std::string& url) { return Fetch(a, url); };
+  const std::string priv = std::string("http://") + TestHosts::kPrivate + "/";
+  const std::string inet = std::string("http://") + TestHosts::kInternet + "/";
+  const std::string peer = "http://" + b_ip + ":8080/";
+  // The policy allows the private host and the other agent (which allows
+  // it in), and nothing else: not the internet, not the metadata service.
+  EXPECT_NE(fetch(priv).find("private host"), std::string::npos);
+  EXPECT_NE(fetch(peer).find("hello from an agent"), std::string::npos);
+  EXPECT_EQ(fetch(inet).find("hello"), std::string::npos);
+  EXPECT_EQ(fetch(std::string("http://") + TestHosts::kMetadata + "/").find("secret"), std::string::npos);
+
+  // An edit without the private host applies to the running sandboxes.
+  std::string edited = kAgentPolicy;
+  edited.replace(edited.find("    - to: [{ipBlock"), edited.find("    - to: [{podSelector") - edited.find("    - to: [{ipBlock"),
+                 "");
+  ASSERT_EQ(d().Sbx("apply -f -", AgentTemplate(edited)).code, 0);
+  bool closed = false;
+  for (int i = 0; i < 50 && !closed; ++i) {
+    closed = fetch(priv).find("private host") == std::string::npos;
+    if (!closed) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_NE(fetch(peer).find("hello from an agent"), std::string::npos);
+
+  // Managed without a policy: upstream's secure default. The internet is
+  // open, private ranges and other sandboxes are not.
+  ASSERT_EQ(d().Sbx("apply -f -", AgentTemplate("")).code, 0);
+  bool open = false;
+  for (int i = 0; i < 50 && !open; ++i) {
+    open = fetch(inet).find("hello from the internet") != std::string::npos;
+    if (!open) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(open);
+  EXPECT_EQ(fetch(priv).find("private host"), std::string::npos);
+  EXPECT_EQ(fetch(peer).find("hello from an agent"), std::string::npos);
+
+  // A bad policy is refused naming the field, and changes nothing.
+  CmdResult bad = d().Sbx("apply -f -", AgentTemplate("  networkPolicy:\n    egress:\n    - to: [{ipBlock: {cidr: "
+                                                      "10.0.0.0/33}}]\n"));
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE((bad.out + bad.err).find("spec.networkPolicy.egress[0].to[0].ipBlock.cidr"), std::string::npos)
+      << bad.out << bad.err;
+  EXPECT_NE(fetch(inet).find("hello from the internet"), std::string::npos);
+
+  ASSERT_EQ(d().Sbx("delete swp agents").code, 0);
+  ASSERT_EQ(d().Sbx("delete sandboxtemplate agents").code, 0);
+  ASSERT_TRUE(d().WaitFor("sandboxes", 60000, [](const json& j) { return j["items"].empty(); }));
+}
+
 TEST_F(Network, WithoutTheAnnotationASandboxHasNoNetwork) {
   ApplyReady("offline", NetSandbox("offline", ""));
   json sb = d().GetJson("sandbox offline");

@@ -1,0 +1,57 @@
+// Keeps the firewall's network policy bindings in step with the store: a
+// SandboxTemplate's networkPolicy or networkPolicyManagement edited, a
+// template created or deleted, a sandbox's pod labels changed (a claim
+// adopting a warm member) — every running networked sandbox's binding is
+// recomputed (network_policy.h PolicyBindingFor) and the firewall rewrites
+// its table if any changed, so an edit applies to running sandboxes at once.
+//
+// Changes are coalesced: one recompute per burst (kDebounce). A pod's first
+// binding comes with its start (PodLaunch::policy), not from here.
+#ifndef SBX_DAEMON_POLICY_SYNC_H_
+#define SBX_DAEMON_POLICY_SYNC_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "daemon/firewall.h"
+#include "daemon/runtime.h"
+#include "store/store.h"
+
+namespace sbx::daemon {
+
+class PolicySync {
+ public:
+  static constexpr std::chrono::milliseconds kDebounce{50};
+
+  // All borrowed; they must outlive the PolicySync.
+  PolicySync(store::Store& store, SandboxRuntime& runtime, Firewall& firewall);
+  ~PolicySync();
+  PolicySync(const PolicySync&) = delete;
+  PolicySync& operator=(const PolicySync&) = delete;
+
+  // Subscribes and runs a first recompute (bindings cached before a
+  // restart may be stale).
+  void Start();
+  void Stop();
+
+  // One recompute now (tests; Start's first one).
+  Status SyncNow();
+
+ private:
+  void Loop();
+
+  store::Store& store_;
+  SandboxRuntime& runtime_;
+  Firewall& firewall_;
+  uint64_t subscription_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool dirty_ = false, stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace sbx::daemon
+
+#endif  // SBX_DAEMON_POLICY_SYNC_H_
