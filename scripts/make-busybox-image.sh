@@ -15,7 +15,9 @@
 # NAME is an image reference ("busybox", "sbx/busybox:test"). The OCI index
 # annotates the manifest with io.containerd.image.name (the normalised name)
 # and org.opencontainers.image.ref.name (its tag), as containerd does.
-# Environment: BUSYBOX overrides the busybox binary (default /bin/busybox).
+# Environment: BUSYBOX overrides the busybox binary (default /bin/busybox);
+# EXTRA_ROOT names a directory whose tree (files, directories, symlinks) is
+# added to the layer over the busybox files, e.g. a runtime and an app.
 set -euo pipefail
 
 usage() {
@@ -47,7 +49,7 @@ fi
 python=/usr/bin/python3
 [[ -x $python ]] || python=python3
 
-exec "$python" - "$out" "$name" "$format" "$busybox" <<'PY'
+exec "$python" - "$out" "$name" "$format" "$busybox" "${EXTRA_ROOT:-}" <<'PY'
 import gzip
 import hashlib
 import io
@@ -58,7 +60,7 @@ import sys
 import tarfile
 import tempfile
 
-out, name, fmt, busybox = sys.argv[1:5]
+out, name, fmt, busybox, extra_root = sys.argv[1:6]
 
 APPLETS = ["sh", "echo", "cat", "ls", "sleep", "id", "env", "pwd", "true", "false", "dmesg",
            "uname", "ps", "wget", "nc", "head", "tail", "grep", "mkdir", "rm", "touch",
@@ -132,6 +134,23 @@ def layer_tar():
             add(tar, "bin/" + applet, "symlink", 0o777, target="busybox")
         add(tar, "etc/passwd", "file", 0o644, PASSWD.encode())
         add(tar, "etc/group", "file", 0o644, GROUP.encode())
+        if extra_root:
+            seen = {"bin", "dev", "etc", "home", "proc", "root", "sys", "tmp", "usr", "usr/bin", "var"}
+            for top, dirs, files in os.walk(extra_root):
+                dirs.sort()
+                rel_top = os.path.relpath(top, extra_root)
+                for n in dirs + sorted(files):
+                    full = os.path.join(top, n)
+                    rel = os.path.normpath(os.path.join(rel_top, n))
+                    st = os.lstat(full)
+                    if os.path.islink(full):
+                        add(tar, rel, "symlink", 0o777, target=os.readlink(full))
+                    elif os.path.isdir(full):
+                        if rel not in seen:
+                            add(tar, rel, "dir", st.st_mode & 0o7777)
+                    else:
+                        with open(full, "rb") as f:
+                            add(tar, rel, "file", st.st_mode & 0o7777, f.read())
     return buf.getvalue()
 
 

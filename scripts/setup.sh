@@ -41,6 +41,13 @@ SRC
   fi
 fi
 
+# Node.js and npm (the MCP example's server and client, from the npm
+# registry): the machine's own if it has them, else Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+fi
+
 # An existing build directory keeps its build type.
 BUILD_TYPE_ARG=""
 [ -f "$BUILD_DIR/CMakeCache.txt" ] || BUILD_TYPE_ARG="-DCMAKE_BUILD_TYPE=RelWithDebInfo"

@@ -392,6 +392,39 @@ TEST_F(Network, ATemplatesNetworkPolicyFencesItsSandboxesAndAnEditAppliesAtOnce)
   ASSERT_TRUE(d().WaitFor("sandboxes", 60000, [](const json& j) { return j["items"].empty(); }));
 }
 
+// The seed's MCP example: an MCP server over streamable HTTP on port 3001,
+// its tools listed by an MCP client (the official SDK) on the host through
+// `sbx port-forward`. The seed runs `npx -y` inside the sandbox, which
+// fetches the package at start; the test sandboxes reach no registry, so
+// the image carries the package, installed from the npm registry at build.
+TEST_F(Network, TheSeedsMcpServerIsReadyAndListsItsToolsThroughPortForward) {
+  const std::string w = dir_ + "/mcp";
+  CmdResult built = Sh(Daemon::SourceDir() + "/tests/integration/mcp/build-image.sh " + w + " test/mcp:1");
+  ASSERT_EQ(built.code, 0) << built.out << built.err;
+  CmdResult imported = d().Sbx("image import " + w + "/image.tar");
+  ASSERT_EQ(imported.code, 0) << imported.out << imported.err;
+  ApplyReady("my-mcp",
+             "apiVersion: agents.x-k8s.io/v1alpha1\nkind: Sandbox\nmetadata:\n  name: my-mcp\nspec:\n"
+             "  podTemplate:\n    metadata:\n      annotations:\n        sbx.dev/network: sandbox\n"
+             "    spec:\n      runtimeClassName: gvisor\n      containers:\n      - name: my-mcp\n"
+             "        image: test/mcp:1\n        command: [\"node\"]\n"
+             "        args: [\"/app/node_modules/@modelcontextprotocol/server-everything/dist/index.js\", "
+             "\"streamableHttp\"]\n"
+             "        ports:\n        - containerPort: 3001\n"
+             "        readinessProbe:\n          tcpSocket: {port: 3001}\n          periodSeconds: 1\n",
+             180);
+  auto [pid, port] = StartPortForward(d(), "my-mcp", ":3001", dir_ + "/mcp-pf.out");
+  ASSERT_GT(port, 0) << Text(dir_ + "/mcp-pf.out.err");
+  Sh("cp " + Daemon::SourceDir() + "/tests/integration/mcp/list-tools.mjs " + w + "/app/");
+  CmdResult tools = Sh("timeout 60 node " + w + "/app/list-tools.mjs http://127.0.0.1:" + std::to_string(port) +
+                       "/mcp");
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(tools.code, 0) << tools.err << Text(dir_ + "/mcp-pf.out.err") << d().Sbx("logs my-mcp").out;
+  EXPECT_NE(tools.out.find("echo\n"), std::string::npos) << tools.out;
+  EXPECT_NE(tools.out.find("get-sum"), std::string::npos) << tools.out;
+  DeleteAndWait("my-mcp");
+}
+
 TEST_F(Network, WithoutTheAnnotationASandboxHasNoNetwork) {
   ApplyReady("offline", NetSandbox("offline", ""));
   json sb = d().GetJson("sandbox offline");
