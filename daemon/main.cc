@@ -59,7 +59,8 @@ struct Flags {
   std::string default_memory_limit, default_cpu_limit;
   int64_t default_pids_limit = 0;
   std::string seccomp_profile_root;  // default STATE_DIR/seccomp
-  std::string network = "none";
+  std::string network = "sandbox";
+  bool network_explicit = false;
   std::string cni_conflist;
   std::vector<std::string> cni_plugin_dirs;
   std::vector<std::string> dns;
@@ -103,11 +104,13 @@ Flags:
                      containers that set none (default RuntimeDefault)
   --warm-pool-max-starting N  warm pool members booting at once, across all
                      pools (default 2 per CPU)
-  --network MODE     none | sandbox: the network of sandboxes whose template
+  --network MODE     sandbox | none: the network of sandboxes whose template
                      does not choose one (annotation sbx.dev/network);
                      sandbox gives each its own network namespace attached
-                     by CNI plugins, with gVisor's network stack (default
-                     none)
+                     by CNI plugins, with gVisor's network stack and the
+                     egress policy below; none: loopback only (default
+                     sandbox; none, with a warning, when the CNI plugins or
+                     nft are missing and the flag was not given)
   --cni-conflist PATH  the CNI network configuration list (default: a
                      bridge sbx0 with host-local addresses from 10.213.0.0/16
                      and portmap)
@@ -231,6 +234,7 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->warm_pool_max_starting = static_cast<size_t>(n);
     } else if (a == "--network") {
       if (!next(&f->network)) return false;
+      f->network_explicit = true;
       if (f->network != "none" && f->network != "sandbox") {
         std::fprintf(stderr, "sbxd: --network: must be none or sandbox\n");
         return false;
@@ -355,7 +359,7 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
   return true;
 }
 
-int Run(const Flags& flags) {
+int Run(Flags flags) {
   Reaper::Get().Start();
   for (const auto& d : {flags.state_dir, flags.run_dir}) {
     if (Status s = MakeDirs(d, 0711); !s.ok()) {
@@ -432,12 +436,13 @@ int Run(const Flags& flags) {
                      << " refuses --network=sandbox in this kernel's namespaces; networked "
                         "sandboxes start with /proc/sys masked (reference: runsc.md 3.4)";
     }
-  } else if (flags.network == "sandbox" || !flags.cni_conflist.empty()) {
+  } else if ((flags.network == "sandbox" && flags.network_explicit) || !flags.cni_conflist.empty()) {
     SBX_LOG(kError) << "sandbox networking: " << network.status().ToString();
     return 1;
   } else {
-    SBX_LOG(kInfo) << "sandbox networking unavailable (" << network.status().message()
-                   << "); sandboxes run with --network=none";
+    SBX_LOG(kWarning) << "sandbox networking unavailable (" << network.status().message()
+                      << "); sandboxes run without a network (--network=none)";
+    flags.network = "none";
   }
   if (Status s = MakeDirs(ro.runsc.root, 0700); !s.ok()) {
     SBX_LOG(kError) << s.ToString();

@@ -43,6 +43,8 @@ echo "== sbx exec demo -- dmesg"
 "$SBX" exec demo -- dmesg
 echo "== sbx exec demo -- cat /proc/version"
 "$SBX" exec demo -- cat /proc/version
+echo "== its own network (gVisor's stack; the metadata service and private ranges are fenced off)"
+"$SBX" exec demo -- busybox ip -o -4 addr show eth0 || true
 
 cat <<MSG
 

@@ -112,9 +112,13 @@ Daemon::~Daemon() {
 std::string Daemon::log() const { return ReadAll(dir_ + "/sbxd.log"); }
 
 bool Daemon::Start(const std::string& extra_flags) {
+  // In the test's own network namespace sandboxes default to no network:
+  // parallel daemons would share the built-in subnet and firewall table.
+  std::string flags = extra_flags;
+  if (netns_.empty() && flags.find("--network") == std::string::npos) flags += " --network=none";
   std::string cmd = "exec " + (netns_.empty() ? "" : "nsenter --net=" + netns_ + " ") + BuildDir() +
                     "/daemon/sbxd --state-dir " + state_dir() +
-                    " --run-dir " + dir_ + "/run --socket " + socket() + " " + extra_flags +
+                    " --run-dir " + dir_ + "/run --socket " + socket() + " " + flags +
                     " >>" + dir_ + "/sbxd.log 2>&1 </dev/null";
   const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
   pid_t pid;

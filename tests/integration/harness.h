@@ -38,7 +38,9 @@ class Daemon {
   Daemon();
   ~Daemon();
 
-  // Starts sbxd; waits until it answers /version.
+  // Starts sbxd; waits until it answers /version. Outside a network
+  // namespace of its own (set_netns) it runs with --network=none unless
+  // extra_flags name a --network.
   bool Start(const std::string& extra_flags = "");
   // Runs later starts of sbxd in this network namespace (a path such as
   // /run/netns/NAME); empty: the test's own.

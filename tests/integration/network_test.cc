@@ -202,7 +202,7 @@ TEST_F(Network, AFailingReadinessProbeKeepsASandboxUnreadyAndALivenessProbeResta
 }
 
 TEST_F(Network, AHostPortWithoutTheSandboxNetworkIsRefusedNamingTheField) {
-  std::string yaml = NetSandbox("noport", "");
+  std::string yaml = NetSandbox("noport", "none");
   yaml += "        ports:\n        - {containerPort: 8080, hostPort: 18081}\n";
   CmdResult r = d().Sbx("apply -f -", yaml);
   ASSERT_EQ(r.code, 0) << r.out << r.err;
@@ -286,7 +286,7 @@ TEST_F(Network, PortForwardReportsAClosedPortAndASandboxWithoutNetwork) {
   EXPECT_NE(err.find(":9999: connect: connection refused"), std::string::npos) << err;
   DeleteAndWait("pfclosed");
 
-  ApplyReady("pfnone", NetSandbox("pfnone", ""));
+  ApplyReady("pfnone", NetSandbox("pfnone", "none"));
   auto [pid2, port2] = StartPortForward(d(), "pfnone", ":80", dir_ + "/pfn.out");
   ASSERT_GT(port2, 0);
   EXPECT_NE(Sh("curl -s -m 5 http://127.0.0.1:" + std::to_string(port2) + "/").code, 0);
@@ -405,8 +405,7 @@ TEST_F(Network, TheSeedsMcpServerIsReadyAndListsItsToolsThroughPortForward) {
   ASSERT_EQ(imported.code, 0) << imported.out << imported.err;
   ApplyReady("my-mcp",
              "apiVersion: agents.x-k8s.io/v1alpha1\nkind: Sandbox\nmetadata:\n  name: my-mcp\nspec:\n"
-             "  podTemplate:\n    metadata:\n      annotations:\n        sbx.dev/network: sandbox\n"
-             "    spec:\n      runtimeClassName: gvisor\n      containers:\n      - name: my-mcp\n"
+             "  podTemplate:\n    spec:\n      runtimeClassName: gvisor\n      containers:\n      - name: my-mcp\n"
              "        image: test/mcp:1\n        command: [\"node\"]\n"
              "        args: [\"/app/node_modules/@modelcontextprotocol/server-everything/dist/index.js\", "
              "\"streamableHttp\"]\n"
@@ -425,15 +424,19 @@ TEST_F(Network, TheSeedsMcpServerIsReadyAndListsItsToolsThroughPortForward) {
   DeleteAndWait("my-mcp");
 }
 
-TEST_F(Network, WithoutTheAnnotationASandboxHasNoNetwork) {
-  ApplyReady("offline", NetSandbox("offline", ""));
+TEST_F(Network, SandboxesGetANetworkByDefaultAndTheAnnotationNoneTakesItAway) {
+  ApplyReady("dflt", NetSandbox("dflt", ""));
+  EXPECT_EQ(d().GetJson("sandbox dflt")["status"].value("podIPs", json::array()).size(), 1u);
+  ApplyReady("offline", NetSandbox("offline", "none"));
   json sb = d().GetJson("sandbox offline");
   EXPECT_TRUE(sb["status"].value("podIPs", json::array()).empty()) << sb.dump();
   CmdResult links = d().Sbx("exec offline -- busybox ip -o link");
   EXPECT_NE(links.out.find("lo"), std::string::npos) << links.out << links.err;
   EXPECT_EQ(links.out.find("eth0"), std::string::npos) << links.out;
-  EXPECT_EQ(Netns(), 0);
+  EXPECT_EQ(Netns(), 1);
   DeleteAndWait("offline");
+  DeleteAndWait("dflt");
+  EXPECT_EQ(Netns(), 0);
 }
 
 TEST_F(Network, ABadNetworkModeIsReportedNamingTheAnnotation) {
