@@ -164,6 +164,11 @@ Status Firewall::Apply() {
   return ApplyLocked();
 }
 
+void Firewall::AddResolver(const Cidr& address) {
+  std::lock_guard<std::mutex> l(mu_);
+  policy_.dns.push_back(address);
+}
+
 bool Firewall::Empty() const {
   std::lock_guard<std::mutex> l(mu_);
   return pods_.empty();

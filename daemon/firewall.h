@@ -90,6 +90,10 @@ class Firewall {
   // Writes the table for the known sandboxes (removes it if none).
   Status Apply();
 
+  // Adds a resolver reachable on port 53 (the daemon's own DNS server on
+  // the sandboxes' gateway); takes effect with the next apply.
+  void AddResolver(const Cidr& address);
+
   // Whether no sandbox network is known.
   bool Empty() const;
 
@@ -101,7 +105,7 @@ class Firewall {
   Status ApplyLocked();
 
   oci::CommandRunner& runner_;
-  const EgressPolicy policy_;
+  EgressPolicy policy_;  // guarded by mu_
   const std::string table_;
   mutable std::mutex mu_;
   std::map<std::string, FirewallPod> pods_;

@@ -23,9 +23,10 @@
 #include "daemon/garbage_collector.h"
 #include "daemon/http_server.h"
 #include "daemon/dns.h"
+#include "daemon/dns_server.h"
 #include "daemon/firewall.h"
 #include "daemon/network.h"
-#include "daemon/policy_sync.h"
+#include "daemon/network_sync.h"
 #include "daemon/pod_builder.h"
 #include "daemon/process.h"
 #include "daemon/resource_service.h"
@@ -419,10 +420,28 @@ int Run(Flags flags) {
   }
   for (const std::string& n : resolv->nameservers) no.egress.dns.push_back(*ParseAddress(n, "--dns"));
   auto network = NetworkManager::Create(no, runner);
+  std::unique_ptr<DnsServer> dns_server;
   if (network.ok()) {
     ro.network = network->get();
     ro.resolv_conf = JoinPath(no.state_dir, "resolv.conf");
-    if (Status w = WriteFileAtomic(ro.resolv_conf, FormatResolvConf(*resolv), 0644); !w.ok()) {
+    // With the built-in network, sbxd answers the sandboxes' DNS on their
+    // gateway: service names of its own, the rest relayed upstream.
+    ResolvConf sandbox_resolv = *resolv;
+    if (flags.cni_conflist.empty() && (*network)->firewall() != nullptr) {
+      const std::string gateway = BuiltinGateway(no);
+      auto server = std::make_unique<DnsServer>(resolv->nameservers);
+      if (Status s = server->Start(gateway); s.ok()) {
+        dns_server = std::move(server);
+        (*network)->firewall()->AddResolver(*ParseAddress(gateway, "gateway"));
+        sandbox_resolv.nameservers = {gateway};
+        sandbox_resolv.search.insert(sandbox_resolv.search.begin(),
+                                     {std::string("svc.") + kClusterDomain, kClusterDomain});
+        sandbox_resolv.options.push_back("ndots:5");
+      } else {
+        SBX_LOG(kWarning) << s.ToString() << "; sandboxes use the resolvers directly, without service names";
+      }
+    }
+    if (Status w = WriteFileAtomic(ro.resolv_conf, FormatResolvConf(sandbox_resolv), 0644); !w.ok()) {
       SBX_LOG(kError) << w.ToString();
       return 1;
     }
@@ -536,10 +555,10 @@ int Run(Flags flags) {
   }
   pools.Start();
   claims.Start();
-  std::unique_ptr<PolicySync> policy_sync;
+  std::unique_ptr<NetworkSync> network_sync;
   if (ro.network != nullptr && ro.network->firewall() != nullptr) {
-    policy_sync = std::make_unique<PolicySync>(**store, runtime, *ro.network->firewall());
-    policy_sync->Start();
+    network_sync = std::make_unique<NetworkSync>(**store, runtime, *ro.network->firewall(), dns_server.get());
+    network_sync->Start();
   }
 
   // Handles are heap-allocated and freed in their close callbacks, which
@@ -562,7 +581,7 @@ int Run(Flags flags) {
 
   server.Shutdown();
   for (auto* h : signals) CloseAndDelete(h);
-  if (policy_sync) policy_sync->Stop();
+  if (network_sync) network_sync->Stop();
   claims.Stop();
   pools.Stop();
   gc.Stop();

@@ -1,5 +1,6 @@
 #include "daemon/network.h"
 
+#include <arpa/inet.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -80,6 +81,24 @@ void StopOrphanedPlugins(const std::set<std::string>& pods) {
 }
 
 }  // namespace
+
+std::string BuiltinGateway(const NetworkOptions& o) {
+  std::string net = o.subnet.substr(0, o.subnet.find('/'));
+  unsigned char b[16];
+  if (::inet_pton(AF_INET, net.c_str(), b) == 1) {
+    for (int i = 3; i >= 0 && ++b[i] == 0; --i) {
+    }
+    char out[INET_ADDRSTRLEN];
+    return ::inet_ntop(AF_INET, b, out, sizeof out);
+  }
+  if (::inet_pton(AF_INET6, net.c_str(), b) == 1) {
+    for (int i = 15; i >= 0 && ++b[i] == 0; --i) {
+    }
+    char out[INET6_ADDRSTRLEN];
+    return ::inet_ntop(AF_INET6, b, out, sizeof out);
+  }
+  return "";
+}
 
 std::string BuiltinConflist(const NetworkOptions& o) {
   cni::Json list = {

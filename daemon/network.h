@@ -114,6 +114,10 @@ class NetworkManager {
   std::unique_ptr<Firewall> firewall_;
 };
 
+// The sandboxes' gateway on the built-in network: the subnet's first
+// address (10.213.0.1).
+std::string BuiltinGateway(const NetworkOptions& options);
+
 // The built-in configuration list for `options` (ptp, host-local with its
 // dataDir under state_dir, portmap).
 std::string BuiltinConflist(const NetworkOptions& options);

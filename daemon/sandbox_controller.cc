@@ -7,6 +7,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "daemon/dns_server.h"
 #include "daemon/net_probe.h"
 
 namespace sbx::daemon {
@@ -888,7 +889,17 @@ ProbeOutcome SandboxController::RunProbe(const Prober::Key& key, const ProbeSpec
 }
 
 Status SandboxController::WriteStatus(const api::Sandbox& sb) {
-  api::Object desired = sb.ToObject();
+  // spec.service: the sandbox's stable name (the daemon's DNS answers it,
+  // see dns_server.h) once it has an address.
+  api::Sandbox with_service = sb;
+  if (sb.spec.service.value_or(false) && !sb.status.pod_ips.empty()) {
+    with_service.status.service = sb.metadata.name;
+    with_service.status.service_fqdn = ServiceFqdn(sb.metadata.name, sb.metadata.namespace_);
+  } else {
+    with_service.status.service.clear();
+    with_service.status.service_fqdn.clear();
+  }
+  api::Object desired = with_service.ToObject();
   store::ObjectKey key{kGroup, "Sandbox", sb.metadata.namespace_, sb.metadata.name};
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto cur = store_.Get(key);

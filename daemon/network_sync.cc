@@ -1,4 +1,4 @@
-#include "daemon/policy_sync.h"
+#include "daemon/network_sync.h"
 
 #include "api/extensions.h"
 #include "common/log.h"
@@ -6,12 +6,12 @@
 
 namespace sbx::daemon {
 
-PolicySync::PolicySync(store::Store& store, SandboxRuntime& runtime, Firewall& firewall)
-    : store_(store), runtime_(runtime), firewall_(firewall) {}
+NetworkSync::NetworkSync(store::Store& store, SandboxRuntime& runtime, Firewall& firewall, DnsServer* dns)
+    : store_(store), runtime_(runtime), firewall_(firewall), dns_(dns) {}
 
-PolicySync::~PolicySync() { Stop(); }
+NetworkSync::~NetworkSync() { Stop(); }
 
-void PolicySync::Start() {
+void NetworkSync::Start() {
   subscription_ = store_.Subscribe([this](const store::WatchEvent& ev) {
     if (ev.object.kind != "Sandbox" && ev.object.kind != api::kTemplateKind) return;
     std::lock_guard<std::mutex> l(mu_);
@@ -22,7 +22,7 @@ void PolicySync::Start() {
   thread_ = std::thread([this] { Loop(); });
 }
 
-void PolicySync::Stop() {
+void NetworkSync::Stop() {
   if (subscription_ != 0) {
     store_.Unsubscribe(subscription_);
     subscription_ = 0;
@@ -35,7 +35,7 @@ void PolicySync::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void PolicySync::Loop() {
+void NetworkSync::Loop() {
   std::unique_lock<std::mutex> l(mu_);
   while (!stopping_) {
     cv_.wait(l, [this] { return dirty_ || stopping_; });
@@ -49,18 +49,21 @@ void PolicySync::Loop() {
   }
 }
 
-Status PolicySync::SyncNow() {
+Status NetworkSync::SyncNow() {
   if (firewall_.Empty()) return Status::Ok();  // no sandbox network at all
   SBX_ASSIGN_OR_RETURN(store::ListResult templates, store_.List(api::kExtensionsGroup, api::kTemplateKind, {}));
   SBX_ASSIGN_OR_RETURN(store::ListResult sandboxes, store_.List("agents.x-k8s.io", "Sandbox", {}));
   std::map<std::string, api::Json> bindings;
+  std::map<std::string, std::vector<std::string>> names;
   for (const api::Object& o : sandboxes.items) {
     auto pod = runtime_.Get(o.metadata.uid);
     if (!pod || pod->exited || pod->ips.empty()) continue;
     auto sb = api::Sandbox::FromObject(o);
     if (!sb.ok()) continue;
     bindings[SandboxRuntime::PodId(o.metadata.uid)] = PolicyBindingFor(*sb, templates.items).ToJson();
+    if (sb->spec.service.value_or(false)) names[ServiceFqdn(o.metadata.name, o.metadata.namespace_)] = pod->ips;
   }
+  if (dns_ != nullptr) dns_->SetNames(std::move(names));
   return firewall_.SetPolicies(bindings);
 }
 

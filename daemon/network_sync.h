@@ -1,35 +1,41 @@
-// Keeps the firewall's network policy bindings in step with the store: a
+// Keeps the sandboxes' network state in step with the store.
+//
+// The firewall's network policy bindings: a
 // SandboxTemplate's networkPolicy or networkPolicyManagement edited, a
 // template created or deleted, a sandbox's pod labels changed (a claim
 // adopting a warm member) — every running networked sandbox's binding is
 // recomputed (network_policy.h PolicyBindingFor) and the firewall rewrites
 // its table if any changed, so an edit applies to running sandboxes at once.
 //
+// The DNS server's names: every running networked sandbox with
+// spec.service: true answers as <name>.<namespace>.svc.cluster.local.
+//
 // Changes are coalesced: one recompute per burst (kDebounce). A pod's first
 // binding comes with its start (PodLaunch::policy), not from here.
-#ifndef SBX_DAEMON_POLICY_SYNC_H_
-#define SBX_DAEMON_POLICY_SYNC_H_
+#ifndef SBX_DAEMON_NETWORK_SYNC_H_
+#define SBX_DAEMON_NETWORK_SYNC_H_
 
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 
+#include "daemon/dns_server.h"
 #include "daemon/firewall.h"
 #include "daemon/runtime.h"
 #include "store/store.h"
 
 namespace sbx::daemon {
 
-class PolicySync {
+class NetworkSync {
  public:
   static constexpr std::chrono::milliseconds kDebounce{50};
 
-  // All borrowed; they must outlive the PolicySync.
-  PolicySync(store::Store& store, SandboxRuntime& runtime, Firewall& firewall);
-  ~PolicySync();
-  PolicySync(const PolicySync&) = delete;
-  PolicySync& operator=(const PolicySync&) = delete;
+  // All borrowed; they must outlive the NetworkSync.
+  NetworkSync(store::Store& store, SandboxRuntime& runtime, Firewall& firewall, DnsServer* dns = nullptr);
+  ~NetworkSync();
+  NetworkSync(const NetworkSync&) = delete;
+  NetworkSync& operator=(const NetworkSync&) = delete;
 
   // Subscribes and runs a first recompute (bindings cached before a
   // restart may be stale).
@@ -45,6 +51,7 @@ class PolicySync {
   store::Store& store_;
   SandboxRuntime& runtime_;
   Firewall& firewall_;
+  DnsServer* dns_;
   uint64_t subscription_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -54,4 +61,4 @@ class PolicySync {
 
 }  // namespace sbx::daemon
 
-#endif  // SBX_DAEMON_POLICY_SYNC_H_
+#endif  // SBX_DAEMON_NETWORK_SYNC_H_
