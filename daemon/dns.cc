@@ -113,4 +113,52 @@ Result<ResolvConf> SandboxResolvConf(const std::vector<std::string>& configured,
   return out;
 }
 
+Result<ResolvConf> PodResolvConf(const nlohmann::json& pod_spec, const ResolvConf& cluster,
+                                 const ResolvConf& upstream, const std::string& path) {
+  const std::string policy = pod_spec.value("dnsPolicy", std::string("ClusterFirst"));
+  ResolvConf out;
+  if (policy == "ClusterFirst" || policy == "ClusterFirstWithHostNet") {
+    out = cluster;
+  } else if (policy == "Default") {
+    out = upstream;
+  } else if (policy != "None") {
+    return InvalidArgument(path + ".dnsPolicy: Unsupported value: \"" + policy +
+                           "\": supported values: \"ClusterFirst\", \"ClusterFirstWithHostNet\", \"Default\", "
+                           "\"None\"");
+  }
+  out.source.clear();
+  const nlohmann::json& config = pod_spec.value("dnsConfig", nlohmann::json::object());
+  if (!config.is_object()) return InvalidArgument(path + ".dnsConfig: must be an object");
+  const nlohmann::json& servers = config.value("nameservers", nlohmann::json::array());
+  for (size_t i = 0; i < servers.size(); ++i) {
+    std::string ns = servers[i].is_string() ? servers[i].get<std::string>() : "";
+    if (!IsAddress(ns)) {
+      return InvalidArgument(path + ".dnsConfig.nameservers[" + std::to_string(i) + "]: Invalid value: \"" + ns +
+                             "\": must be a valid IP address");
+    }
+    out.nameservers.push_back(ns);
+  }
+  if (policy == "None" && servers.empty()) {
+    return InvalidArgument(path + ".dnsConfig.nameservers: Required value: must provide at least one DNS "
+                           "nameserver when dnsPolicy is None");
+  }
+  if (out.nameservers.size() > 3) {
+    return InvalidArgument(path + ".dnsConfig.nameservers: Invalid value: must not have more than 3 nameservers");
+  }
+  for (const auto& d : config.value("searches", nlohmann::json::array())) {
+    if (d.is_string()) out.search.push_back(d.get<std::string>());
+  }
+  for (const auto& o : config.value("options", nlohmann::json::array())) {
+    if (!o.is_object() || !o.contains("name") || !o["name"].is_string()) continue;
+    std::string name = o["name"].get<std::string>();
+    std::string item = name;
+    if (o.contains("value") && o["value"].is_string()) item += ":" + o["value"].get<std::string>();
+    std::erase_if(out.options, [&](const std::string& have) {
+      return have == name || have.rfind(name + ":", 0) == 0;
+    });
+    out.options.push_back(item);
+  }
+  return out;
+}
+
 }  // namespace sbx::daemon

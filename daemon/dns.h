@@ -10,6 +10,7 @@
 #ifndef SBX_DAEMON_DNS_H_
 #define SBX_DAEMON_DNS_H_
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,17 @@ bool IsLoopbackAddress(const std::string& ip);
 Result<ResolvConf> SandboxResolvConf(const std::vector<std::string>& configured,
                                      const std::string& host_path = "/etc/resolv.conf",
                                      const std::string& resolved_path = "/run/systemd/resolve/resolv.conf");
+
+// A pod's resolv.conf from its spec, as the kubelet makes it: dnsPolicy
+// ClusterFirst (the default) starts from `cluster` (sbxd's resolver, with
+// the cluster search domains), Default from `upstream` (the resolvers
+// themselves), None from nothing; then dnsConfig's nameservers and searches
+// are appended and its options merged (a later option of the same name
+// wins). Errors name the field (spec.podTemplate.spec.dnsConfig...): None
+// without a nameserver, more than 3 nameservers, a nameserver that is not an
+// IP address, an unknown dnsPolicy.
+Result<ResolvConf> PodResolvConf(const nlohmann::json& pod_spec, const ResolvConf& cluster,
+                                 const ResolvConf& upstream, const std::string& path);
 
 }  // namespace sbx::daemon
 

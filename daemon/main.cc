@@ -421,6 +421,7 @@ int Run(Flags flags) {
   for (const std::string& n : resolv->nameservers) no.egress.dns.push_back(*ParseAddress(n, "--dns"));
   auto network = NetworkManager::Create(no, runner);
   std::unique_ptr<DnsServer> dns_server;
+  ResolvConf cluster_dns;
   if (network.ok()) {
     ro.network = network->get();
     ro.resolv_conf = JoinPath(no.state_dir, "resolv.conf");
@@ -441,6 +442,7 @@ int Run(Flags flags) {
         SBX_LOG(kWarning) << s.ToString() << "; sandboxes use the resolvers directly, without service names";
       }
     }
+    cluster_dns = sandbox_resolv;
     if (Status w = WriteFileAtomic(ro.resolv_conf, FormatResolvConf(sandbox_resolv), 0644); !w.ok()) {
       SBX_LOG(kError) << w.ToString();
       return 1;
@@ -503,6 +505,9 @@ int Run(Flags flags) {
   ps.pause_binary = flags.pause_binary;
   ps.network = flags.network;
   ps.host_port_address = flags.host_port_address;
+  ps.dns = ro.network != nullptr;
+  ps.cluster_dns = cluster_dns;
+  ps.upstream_dns = *resolv;
   PodBuilder builder(**store, **images, volumes, ps);
 
   ControllerOptions co;

@@ -101,6 +101,15 @@ Result<PodLaunch> PodBuilder::BuildPod(const api::Sandbox& sb, const std::string
     }
     network = it->second;
   }
+  std::string resolv_conf;
+  if (network == "sandbox" && settings_.dns) {
+    auto rc = PodResolvConf(pod_spec, settings_.cluster_dns, settings_.upstream_dns, "spec.podTemplate.spec");
+    if (!rc.ok()) {
+      *failure = {"CreateContainerConfigError", rc.status()};
+      return rc.status();
+    }
+    resolv_conf = FormatResolvConf(*rc);
+  }
   std::vector<PortMapping> published;
   // hostPort publications (portmap through CNI), as the kubelet collects
   // them from the containers' ports.
@@ -141,6 +150,7 @@ Result<PodLaunch> PodBuilder::BuildPod(const api::Sandbox& sb, const std::string
   launch.annotations = volumes->annotations;
   launch.network = network == "sandbox";
   launch.ports = std::move(published);
+  launch.resolv_conf = std::move(resolv_conf);
   if (launch.network) {
     std::vector<api::Object> templates;
     store::ListOptions in_ns;

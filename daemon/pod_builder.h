@@ -16,6 +16,7 @@
 
 #include "api/sandbox.h"
 #include "common/status.h"
+#include "daemon/dns.h"
 #include "daemon/pod_resources.h"
 #include "daemon/runtime.h"
 #include "daemon/security_context.h"
@@ -37,6 +38,11 @@ struct PodSettings {
   // Where a hostPort is published when its hostIP is empty (sbxd
   // --host-port-address).
   std::string host_port_address = "127.0.0.1";
+  // The resolv.conf a networked pod starts from (dns.h PodResolvConf):
+  // sbxd's resolver (ClusterFirst) and the upstream resolvers (Default).
+  // Without dns, pods get the daemon's file as it is.
+  bool dns = false;
+  ResolvConf cluster_dns, upstream_dns;
 };
 
 // podTemplate.metadata.annotations key choosing a sandbox's network mode.

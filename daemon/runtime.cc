@@ -194,6 +194,13 @@ Status SandboxRuntime::StartPod(const std::string& uid, const PodLaunch& launch)
     net = std::move(*attached);
     bs.netns_path = net.netns;
   }
+  // The pod's own resolv.conf, which its containers mount (StartContainer).
+  const std::string pod_resolv = JoinPath(SandboxDir(uid), "resolv.conf");
+  if (launch.network && !launch.resolv_conf.empty()) {
+    SBX_RETURN_IF_ERROR(WriteFileAtomic(pod_resolv, launch.resolv_conf, 0644));
+  } else {
+    (void)RemoveAll(pod_resolv);
+  }
   const oci::RunscClient& runsc = launch.network ? runsc_net_ : runsc_;
   auto detach = [&] {
     if (!launch.network) return;
@@ -291,12 +298,12 @@ Status SandboxRuntime::StartContainer(const std::string& uid, const ContainerLau
     auto it = pods_.find(uid);
     networked = it != pods_.end() && !it->second.ips.empty();
   }
-  if (networked && !options_.resolv_conf.empty()) {
+  std::string resolv = JoinPath(SandboxDir(uid), "resolv.conf");
+  if (!PathExists(resolv)) resolv = options_.resolv_conf;
+  if (networked && !resolv.empty()) {
     bool own = false;
     for (const oci::BundleMount& m : bs.mounts) own = own || m.destination == "/etc/resolv.conf";
-    if (!own) {
-      bs.mounts.push_back({"/etc/resolv.conf", "bind", options_.resolv_conf, {"rbind", "ro", "nosuid", "nodev", "noexec"}});
-    }
+    if (!own) bs.mounts.push_back({"/etc/resolv.conf", "bind", resolv, {"rbind", "ro", "nosuid", "nodev", "noexec"}});
   }
   bs.annotations[kContainerTypeAnnotation] = "container";
   bs.annotations[kSandboxIdAnnotation] = pod_id;

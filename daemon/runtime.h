@@ -124,6 +124,9 @@ struct PodLaunch {
   // with runsc's network stack; hostPort publications.
   bool network = false;
   std::vector<PortMapping> ports;
+  // The pod's /etc/resolv.conf (dns.h PodResolvConf); empty: the daemon's
+  // (RuntimeOptions::resolv_conf).
+  std::string resolv_conf;
   // The network policy binding (network_policy.h PolicyPod as JSON) the
   // firewall applies from the first packet; null: the daemon's defaults.
   api::Json policy;

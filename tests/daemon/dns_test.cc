@@ -67,5 +67,48 @@ TEST(SandboxResolvConf, TheHostsResolversUnlessTheyAreALoopbackStub) {
   EXPECT_TRUE(c->nameservers.empty());
 }
 
+TEST(PodResolvConf, FollowsDnsPolicyAndMergesDnsConfigAsTheKubeletDoes) {
+  ResolvConf cluster = ParseResolvConf("nameserver 10.213.0.1\nsearch svc.cluster.local cluster.local\noptions ndots:5\n");
+  ResolvConf upstream = ParseResolvConf("nameserver 10.0.0.2\nsearch corp.example\n");
+  auto spec = [](const char* j) { return nlohmann::json::parse(j); };
+  auto c = PodResolvConf(spec("{}"), cluster, upstream, "spec");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->nameservers, std::vector<std::string>{"10.213.0.1"});
+  c = PodResolvConf(spec(R"({"dnsPolicy": "Default"})"), cluster, upstream, "spec");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->nameservers, std::vector<std::string>{"10.0.0.2"});
+  // None: only dnsConfig (what upstream's secure default sets).
+  c = PodResolvConf(spec(R"({"dnsPolicy": "None", "dnsConfig": {"nameservers": ["8.8.8.8", "1.1.1.1"],
+                             "searches": ["a.example"], "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}]}})"),
+                    cluster, upstream, "spec");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(FormatResolvConf(*c), "nameserver 8.8.8.8\nnameserver 1.1.1.1\nsearch a.example\noptions ndots:2 edns0\n");
+  // ClusterFirst with dnsConfig: appended, a same-named option replaced.
+  c = PodResolvConf(spec(R"({"dnsConfig": {"nameservers": ["9.9.9.9"], "options": [{"name": "ndots", "value": "1"}]}})"),
+                    cluster, upstream, "spec");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->nameservers, (std::vector<std::string>{"10.213.0.1", "9.9.9.9"}));
+  EXPECT_EQ(c->options, std::vector<std::string>{"ndots:1"});
+}
+
+TEST(PodResolvConf, BadInputNamesTheField) {
+  ResolvConf none;
+  struct Case {
+    const char* json;
+    const char* field;
+  } cases[] = {
+      {R"({"dnsPolicy": "None"})", "spec.dnsConfig.nameservers: Required value"},
+      {R"({"dnsPolicy": "Sometimes"})", "spec.dnsPolicy: Unsupported value"},
+      {R"({"dnsConfig": {"nameservers": ["dns.example"]}})", "spec.dnsConfig.nameservers[0]"},
+      {R"({"dnsPolicy": "None", "dnsConfig": {"nameservers": ["1.1.1.1", "1.0.0.1", "8.8.8.8", "8.8.4.4"]}})",
+       "spec.dnsConfig.nameservers: Invalid value"},
+  };
+  for (const Case& c : cases) {
+    auto r = PodResolvConf(nlohmann::json::parse(c.json), none, none, "spec");
+    ASSERT_FALSE(r.ok()) << c.json;
+    EXPECT_EQ(r.status().message().rfind(c.field, 0), 0u) << r.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace sbx::daemon

@@ -506,6 +506,32 @@ TEST_F(Network, CreateDeleteCyclesWithAKilledDaemonLeaveNothingBehind) {
   EXPECT_EQ(Count(Sh("pgrep -fc '[r]unsc-sandbox.*" + d().runsc_root() + "'")), 0);
 }
 
+TEST_F(Network, APodsDnsPolicyAndDnsConfigShapeItsResolvConf) {
+  std::string yaml = NetSandbox("ownDns", "");
+  yaml.replace(yaml.find("      containers:"), 0,
+               std::string("      dnsPolicy: None\n      dnsConfig:\n        nameservers: [") + TestHosts::kDns +
+                   "]\n        searches: [example.test]\n");
+  ApplyReady("own-dns", std::string(yaml).replace(yaml.find("name: ownDns"), 12, "name: own-dns"));
+  std::string conf = d().Sbx("exec own-dns -- cat /etc/resolv.conf").out;
+  EXPECT_NE(conf.find(std::string("nameserver ") + TestHosts::kDns + "\nsearch example.test\n"), std::string::npos)
+      << conf;
+  EXPECT_EQ(conf.find("10.213.0.1"), std::string::npos) << conf;
+  CmdResult ns = d().Sbx(std::string("exec own-dns -- busybox nslookup ") + TestHosts::kName);
+  EXPECT_NE(ns.out.find(TestHosts::kInternet), std::string::npos) << ns.out << ns.err;
+  DeleteAndWait("own-dns");
+
+  std::string bad = NetSandbox("bad-dns", "");
+  bad.replace(bad.find("      containers:"), 0, "      dnsPolicy: None\n");
+  ASSERT_EQ(d().Sbx("apply -f -", bad).code, 0);
+  ASSERT_TRUE(d().WaitFor("sandbox bad-dns", 20000, [](const json& j) {
+    for (const auto& c : j.value("status", json::object()).value("conditions", json::array())) {
+      if (c.value("message", "").find("dnsConfig.nameservers") != std::string::npos) return true;
+    }
+    return false;
+  })) << d().Sbx("describe sandbox bad-dns").out;
+  DeleteAndWait("bad-dns");
+}
+
 TEST_F(Network, SandboxesGetANetworkByDefaultAndTheAnnotationNoneTakesItAway) {
   ApplyReady("dflt", NetSandbox("dflt", ""));
   EXPECT_EQ(d().GetJson("sandbox dflt")["status"].value("podIPs", json::array()).size(), 1u);
