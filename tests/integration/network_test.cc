@@ -81,6 +81,17 @@ class Network : public DaemonSuite {
   // Sandbox veths on the host (its uplink up0 is not one).
   int Veths() { return Count(InHost("ip -o link show type veth | grep -vc ' up0@'")); }
   bool FirewallTable() { return InHost("nft list table inet sbx").code == 0; }
+  // Applies `yaml` and waits until a condition of sandbox `name` says `text`.
+  bool ApplyAndWaitForMessage(const std::string& name, const std::string& yaml, const std::string& text) {
+    CmdResult r = d().Sbx("apply -f -", yaml);
+    if (r.code != 0) return false;
+    return d().WaitFor("sandbox " + name, 20000, [&](const json& j) {
+      for (const auto& c : j.value("status", json::object()).value("conditions", json::array())) {
+        if (c.value("message", "").find(text) != std::string::npos) return true;
+      }
+      return false;
+    });
+  }
 
   static inline std::string dir_;
   static inline TestHosts* hosts_ = nullptr;
@@ -209,14 +220,7 @@ TEST_F(Network, AFailingReadinessProbeKeepsASandboxUnreadyAndALivenessProbeResta
 TEST_F(Network, AHostPortWithoutTheSandboxNetworkIsRefusedNamingTheField) {
   std::string yaml = NetSandbox("noport", "none");
   yaml += "        ports:\n        - {containerPort: 8080, hostPort: 18081}\n";
-  CmdResult r = d().Sbx("apply -f -", yaml);
-  ASSERT_EQ(r.code, 0) << r.out << r.err;
-  ASSERT_TRUE(d().WaitFor("sandbox noport", 20000, [](const json& j) {
-    for (const auto& c : j.value("status", json::object()).value("conditions", json::array())) {
-      if (c.value("message", "").find("ports[0].hostPort") != std::string::npos) return true;
-    }
-    return false;
-  })) << d().Sbx("describe sandbox noport").out;
+  ASSERT_TRUE(ApplyAndWaitForMessage("noport", yaml, "ports[0].hostPort")) << d().Sbx("describe sandbox noport").out;
   DeleteAndWait("noport");
 }
 
@@ -522,13 +526,8 @@ TEST_F(Network, APodsDnsPolicyAndDnsConfigShapeItsResolvConf) {
 
   std::string bad = NetSandbox("bad-dns", "");
   bad.replace(bad.find("      containers:"), 0, "      dnsPolicy: None\n");
-  ASSERT_EQ(d().Sbx("apply -f -", bad).code, 0);
-  ASSERT_TRUE(d().WaitFor("sandbox bad-dns", 20000, [](const json& j) {
-    for (const auto& c : j.value("status", json::object()).value("conditions", json::array())) {
-      if (c.value("message", "").find("dnsConfig.nameservers") != std::string::npos) return true;
-    }
-    return false;
-  })) << d().Sbx("describe sandbox bad-dns").out;
+  ASSERT_TRUE(ApplyAndWaitForMessage("bad-dns", bad, "dnsConfig.nameservers"))
+      << d().Sbx("describe sandbox bad-dns").out;
   DeleteAndWait("bad-dns");
 }
 
@@ -548,17 +547,8 @@ TEST_F(Network, SandboxesGetANetworkByDefaultAndTheAnnotationNoneTakesItAway) {
 }
 
 TEST_F(Network, ABadNetworkModeIsReportedNamingTheAnnotation) {
-  CmdResult r = d().Sbx("apply -f -", NetSandbox("badnet", "bridge"));
-  ASSERT_EQ(r.code, 0) << r.out << r.err;
-  ASSERT_TRUE(d().WaitFor("sandbox badnet", 20000, [](const json& j) {
-    for (const auto& c : j.value("status", json::object()).value("conditions", json::array())) {
-      if (c.value("type", "") == "Ready" &&
-          c.value("message", "").find("annotations[sbx.dev/network]") != std::string::npos) {
-        return true;
-      }
-    }
-    return false;
-  })) << d().Sbx("describe sandbox badnet").out;
+  ASSERT_TRUE(ApplyAndWaitForMessage("badnet", NetSandbox("badnet", "bridge"), "annotations[sbx.dev/network]"))
+      << d().Sbx("describe sandbox badnet").out;
   EXPECT_EQ(Netns(), 0);
   DeleteAndWait("badnet");
 }
