@@ -148,4 +148,36 @@ void RawRunsc::DeleteAll() const {
      " delete --force $id; done");
 }
 
+double ApplyToReady(const sbx::testing::Daemon& d, const std::string& name, const nlohmann::json& pod_template) {
+  const std::string base = "/apis/agents.x-k8s.io/v1beta1/namespaces/default/sandboxes";
+  int w = Connect(d.socket());
+  WriteAll(w, "GET " + base + "?watch=true&fieldSelector=metadata.name%3D" + name +
+                  " HTTP/1.1\r\nHost: sbx\r\n\r\n");
+  nlohmann::json obj = {{"apiVersion", "agents.x-k8s.io/v1beta1"},
+                        {"kind", "Sandbox"},
+                        {"metadata", {{"name", name}}},
+                        {"spec", {{"podTemplate", pod_template}}}};
+  std::string body = obj.dump();
+  auto t0 = Clock::now();
+  int c = Connect(d.socket());
+  WriteAll(c, "POST " + base + " HTTP/1.1\r\nHost: sbx\r\nContent-Type: application/json\r\n" +
+                  "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  std::string buf;
+  char tmp[65536];
+  for (;;) {
+    ssize_t n = read(w, tmp, sizeof(tmp));
+    if (n <= 0) break;
+    buf.append(tmp, static_cast<size_t>(n));
+    if (buf.find(R"("type":"Ready","status":"True")") != std::string::npos ||
+        (buf.find(R"("status":"True")") != std::string::npos &&
+         buf.find(R"("reason":"DependenciesReady")") != std::string::npos)) {
+      break;
+    }
+  }
+  auto t1 = Clock::now();
+  close(c);
+  close(w);
+  return Ms(t0, t1);
+}
+
 }  // namespace sbx::bench

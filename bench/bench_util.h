@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/integration/harness.h"
 
 namespace sbx::bench {
@@ -32,6 +34,11 @@ int Connect(const std::string& path);
 
 // Writes all of s; false if the peer went away.
 bool WriteAll(int fd, const std::string& s);
+
+// Creates Sandbox `name` in namespace default with `pod_template` (its
+// spec.podTemplate) through the API and returns the milliseconds from the
+// POST until a watch (opened first) shows Ready=True.
+double ApplyToReady(const sbx::testing::Daemon& d, const std::string& name, const nlohmann::json& pod_template);
 
 // Raw runsc beside a running daemon: a root of its own under DIR/raw, the
 // daemon's platform, `--network none --overlay2 root:memory`, and bundles

@@ -20,6 +20,7 @@
 #include "bench/bench_util.h"
 #include "tests/integration/harness.h"
 
+using sbx::bench::ApplyToReady;
 using sbx::bench::Clock;
 using sbx::bench::Connect;
 using sbx::bench::Ms;
@@ -33,45 +34,6 @@ namespace {
 
 constexpr int kRuns = 20;
 
-// One sandbox: opens a watch, creates the object, reads until Ready=True.
-double ApplyToReady(const Daemon& d, const std::string& name, const std::string& image) {
-  const std::string base = "/apis/agents.x-k8s.io/v1beta1/namespaces/default/sandboxes";
-  int w = Connect(d.socket());
-  WriteAll(w, "GET " + base + "?watch=true&fieldSelector=metadata.name%3D" + name +
-                  " HTTP/1.1\r\nHost: sbx\r\n\r\n");
-  nlohmann::json obj = {
-      {"apiVersion", "agents.x-k8s.io/v1beta1"},
-      {"kind", "Sandbox"},
-      {"metadata", {{"name", name}}},
-      {"spec",
-       {{"podTemplate",
-         {{"spec",
-           {{"containers",
-             {{{"name", "main"},
-               {"image", image},
-               {"command", {"sh", "-c", "while true; do sleep 3600; done"}}}}}}}}}}}};
-  std::string body = obj.dump();
-  auto t0 = Clock::now();
-  int c = Connect(d.socket());
-  WriteAll(c, "POST " + base + " HTTP/1.1\r\nHost: sbx\r\nContent-Type: application/json\r\n" +
-                  "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
-  std::string buf;
-  char tmp[65536];
-  for (;;) {
-    ssize_t n = read(w, tmp, sizeof(tmp));
-    if (n <= 0) break;
-    buf.append(tmp, static_cast<size_t>(n));
-    if (buf.find(R"("type":"Ready","status":"True")") != std::string::npos ||
-        (buf.find(R"("status":"True")") != std::string::npos &&
-         buf.find(R"("reason":"DependenciesReady")") != std::string::npos)) {
-      break;
-    }
-  }
-  auto t1 = Clock::now();
-  close(c);
-  close(w);
-  return Ms(t0, t1);
-}
 
 }  // namespace
 
@@ -95,7 +57,11 @@ int main() {
   // raw create+start.
   std::vector<double> sbx_ready, raw_ready, pod_ready;
   for (int i = 0; i < kRuns; ++i) {
-    sbx_ready.push_back(ApplyToReady(d, "b" + std::to_string(i), image));
+    nlohmann::json pod = {
+        {"spec",
+         {{"containers",
+           {{{"name", "main"}, {"image", image}, {"command", {"sh", "-c", "while true; do sleep 3600; done"}}}}}}}};
+    sbx_ready.push_back(ApplyToReady(d, "b" + std::to_string(i), pod));
     std::string pod_id = "raw-pod-" + std::to_string(100 + i);
     std::string ctr_id = "raw-ctr-" + std::to_string(100 + i);
     double pod_ms = 0;

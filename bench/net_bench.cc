@@ -28,6 +28,7 @@
 #include "bench/bench_util.h"
 #include "tests/integration/harness.h"
 
+using sbx::bench::ApplyToReady;
 using sbx::bench::Clock;
 using sbx::bench::Connect;
 using sbx::bench::Ms;
@@ -39,50 +40,18 @@ using sbx::testing::Sh;
 
 namespace {
 
+// A sleeping busybox sandbox, with its own network or none.
+nlohmann::json PodTemplate(bool network) {
+  return {{"metadata", {{"annotations", {{"sbx.dev/network", network ? "sandbox" : "none"}}}}},
+          {"spec",
+           {{"containers", {{{"name", "main"}, {"image", "bench/busybox:1"}, {"command", {"sleep", "100000"}}}}}}}};
+}
+
 constexpr int kCreates = 10;
 constexpr int kConnections = 300;
 constexpr int kDownloads = 3;
 constexpr int kBigMb = 128;
 
-double ApplyToReady(const Daemon& d, const std::string& name, bool network) {
-  const std::string base = "/apis/agents.x-k8s.io/v1beta1/namespaces/default/sandboxes";
-  int w = Connect(d.socket());
-  WriteAll(w, "GET " + base + "?watch=true&fieldSelector=metadata.name%3D" + name +
-                  " HTTP/1.1\r\nHost: sbx\r\n\r\n");
-  nlohmann::json meta = nlohmann::json::object();
-  if (network) meta["annotations"] = {{"sbx.dev/network", "sandbox"}};
-  nlohmann::json obj = {
-      {"apiVersion", "agents.x-k8s.io/v1beta1"},
-      {"kind", "Sandbox"},
-      {"metadata", {{"name", name}}},
-      {"spec",
-       {{"podTemplate",
-         {{"metadata", meta},
-          {"spec",
-           {{"containers",
-             {{{"name", "main"}, {"image", "bench/busybox:1"}, {"command", {"sleep", "100000"}}}}}}}}}}}};
-  std::string body = obj.dump();
-  auto t0 = Clock::now();
-  int c = Connect(d.socket());
-  WriteAll(c, "POST " + base + " HTTP/1.1\r\nHost: sbx\r\nContent-Type: application/json\r\n" +
-                  "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
-  std::string buf;
-  char tmp[65536];
-  for (;;) {
-    ssize_t n = read(w, tmp, sizeof(tmp));
-    if (n <= 0) break;
-    buf.append(tmp, static_cast<size_t>(n));
-    if (buf.find(R"("type":"Ready","status":"True")") != std::string::npos ||
-        (buf.find(R"("status":"True")") != std::string::npos &&
-         buf.find(R"("reason":"DependenciesReady")") != std::string::npos)) {
-      break;
-    }
-  }
-  auto t1 = Clock::now();
-  close(c);
-  close(w);
-  return Ms(t0, t1);
-}
 
 int Tcp(const std::string& ip, int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -140,8 +109,8 @@ int main() {
   // 1. create -> Ready, alternating the modes so that drift hits both.
   std::vector<double> none, net;
   for (int i = 0; i < kCreates; ++i) {
-    none.push_back(ApplyToReady(d, "none-" + std::to_string(i), false));
-    net.push_back(ApplyToReady(d, "net-" + std::to_string(i), true));
+    none.push_back(ApplyToReady(d, "none-" + std::to_string(i), PodTemplate(false)));
+    net.push_back(ApplyToReady(d, "net-" + std::to_string(i), PodTemplate(true)));
   }
   std::printf("net_bench: runsc platform from sbxd; %d creates per mode, %d connections, %d x %d MB downloads\n",
               kCreates, kConnections, kDownloads, kBigMb);
