@@ -15,6 +15,26 @@ void NetworkSync::Start() {
   subscription_ = store_.Subscribe([this](const store::WatchEvent& ev) {
     if (ev.object.kind != "Sandbox" && ev.object.kind != api::kTemplateKind) return;
     std::lock_guard<std::mutex> l(mu_);
+    if (ev.object.kind == "Sandbox") {
+      // Most sandbox writes are status updates that change nothing here:
+      // only what a binding or a name depends on counts.
+      const std::string& uid = ev.object.metadata.uid;
+      if (ev.type == store::WatchEventType::kDeleted) {
+        seen_.erase(uid);
+      } else {
+        const api::Json& spec = ev.object.body.value("spec", api::Json::object());
+        std::string sig =
+            api::Json{{"labels", spec.value("podTemplate", api::Json::object())
+                                     .value("metadata", api::Json::object())
+                                     .value("labels", api::Json())},
+                      {"service", spec.value("service", api::Json())},
+                      {"ips", ev.object.body.value("status", api::Json::object()).value("podIPs", api::Json())}}
+                .dump();
+        auto [it, added] = seen_.try_emplace(uid, sig);
+        if (!added && it->second == sig) return;
+        it->second = std::move(sig);
+      }
+    }
     dirty_ = true;
     cv_.notify_one();
   });

@@ -10,13 +10,16 @@
 // The DNS server's names: every running networked sandbox with
 // spec.service: true answers as <name>.<namespace>.svc.cluster.local.
 //
-// Changes are coalesced: one recompute per burst (kDebounce). A pod's first
-// binding comes with its start (PodLaunch::policy), not from here.
+// Changes are coalesced: one recompute per burst (kDebounce), and sandbox
+// writes that leave labels, spec.service and addresses as they were (status
+// updates) do not count. A pod's first binding comes with its start
+// (PodLaunch::policy), not from here.
 #ifndef SBX_DAEMON_NETWORK_SYNC_H_
 #define SBX_DAEMON_NETWORK_SYNC_H_
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -56,6 +59,8 @@ class NetworkSync {
   std::mutex mu_;
   std::condition_variable cv_;
   bool dirty_ = false, stopping_ = false;
+  // Per sandbox uid: what its binding and name depend on, as last seen.
+  std::map<std::string, std::string> seen_;
   std::thread thread_;
 };
 
