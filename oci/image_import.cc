@@ -14,6 +14,7 @@
 #include "common/random.h"
 #include "oci/digest.h"
 #include "oci/layer_path.h"
+#include "oci/manifest.h"
 #include "oci/reference.h"
 #include "oci/unpack.h"
 
@@ -27,84 +28,10 @@ constexpr std::string_view kOciIndexFile = "index.json";
 constexpr std::string_view kDockerManifestFile = "manifest.json";
 constexpr std::string_view kBlobDir = "blobs/sha256/";
 
-constexpr std::string_view kOciManifest = "application/vnd.oci.image.manifest.v1+json";
-constexpr std::string_view kOciIndex = "application/vnd.oci.image.index.v1+json";
-constexpr std::string_view kOciConfig = "application/vnd.oci.image.config.v1+json";
-constexpr std::string_view kOciLayerTar = "application/vnd.oci.image.layer.v1.tar";
-constexpr std::string_view kOciLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
-constexpr std::string_view kOciLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
-
 constexpr std::string_view kAnnotationRefName = "org.opencontainers.image.ref.name";
 constexpr std::string_view kAnnotationContainerdName = "io.containerd.image.name";
 
-bool IsManifestType(std::string_view t) {
-  return t == kOciManifest || t == "application/vnd.docker.distribution.manifest.v2+json";
-}
-bool IsIndexType(std::string_view t) {
-  return t == kOciIndex || t == "application/vnd.docker.distribution.manifest.list.v2+json";
-}
-bool IsConfigType(std::string_view t) {
-  return t == kOciConfig || t == "application/vnd.docker.container.image.v1+json";
-}
-bool IsLayerType(std::string_view t) {
-  static constexpr std::string_view kTypes[] = {
-      kOciLayerTar,
-      kOciLayerGzip,
-      kOciLayerZstd,
-      "application/vnd.oci.image.layer.nondistributable.v1.tar",
-      "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-      "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-      "application/vnd.docker.image.rootfs.diff.tar",
-      "application/vnd.docker.image.rootfs.diff.tar.gzip",
-      "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-  };
-  return std::find(std::begin(kTypes), std::end(kTypes), t) != std::end(kTypes);
-}
-
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-struct Descriptor {
-  std::string media_type;
-  std::string digest;
-  int64_t size = 0;
-  std::map<std::string, std::string> annotations;
-  std::string os;            // platform, if given
-  std::string architecture;  // platform, if given
-};
-
-Result<Descriptor> ParseDescriptor(const Json& j, const std::string& where) {
-  if (!j.is_object()) return InvalidArgument(where + ": want a descriptor object");
-  Descriptor d;
-  auto media = j.find("mediaType");
-  if (media == j.end() || !media->is_string()) {
-    return InvalidArgument(where + ".mediaType: want a string");
-  }
-  d.media_type = media->get<std::string>();
-  auto digest = j.find("digest");
-  if (digest == j.end() || !digest->is_string()) {
-    return InvalidArgument(where + ".digest: want a string");
-  }
-  d.digest = digest->get<std::string>();
-  Result<std::string> hex = ValidateDigest(d.digest);
-  if (!hex.ok()) return hex.status().Annotate(where + ".digest");
-  auto size = j.find("size");
-  if (size == j.end() || !size->is_number_integer() || size->get<int64_t>() < 0) {
-    return InvalidArgument(where + ".size: want a non-negative integer");
-  }
-  d.size = size->get<int64_t>();
-  if (auto a = j.find("annotations"); a != j.end() && !a->is_null()) {
-    if (!a->is_object()) return InvalidArgument(where + ".annotations: want an object");
-    for (const auto& [k, v] : a->items()) {
-      if (!v.is_string()) return InvalidArgument(where + ".annotations." + k + ": want a string");
-      d.annotations[k] = v.get<std::string>();
-    }
-  }
-  if (auto p = j.find("platform"); p != j.end() && p->is_object()) {
-    d.os = p->value("os", "");
-    d.architecture = p->value("architecture", "");
-  }
-  return d;
-}
 
 // Images for other systems would unpack but never run.
 Status CheckOs(const ImageConfig& config, const std::string& what) {
@@ -112,12 +39,6 @@ Status CheckOs(const ImageConfig& config, const std::string& what) {
     return InvalidArgument(what + ": image is for " + Quote(config.os) + "; only linux images run");
   }
   return Status::Ok();
-}
-
-Result<Json> ParseJson(std::string_view text, const std::string& what) {
-  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return InvalidArgument(what + ": malformed JSON");
-  return j;
 }
 
 // Image references named by an index.json entry's annotations.
@@ -175,9 +96,9 @@ std::string LayerMediaTypeByMagic(const std::string& path) {
   std::string head(4, '\0');
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   ssize_t n = fd.valid() ? ::read(fd.get(), head.data(), head.size()) : 0;
-  if (n >= 2 && head[0] == '\x1f' && head[1] == '\x8b') return std::string(kOciLayerGzip);
-  if (n == 4 && head == std::string("\x28\xb5\x2f\xfd", 4)) return std::string(kOciLayerZstd);
-  return std::string(kOciLayerTar);
+  if (n >= 2 && head[0] == '\x1f' && head[1] == '\x8b') return std::string(kOciLayerGzipType);
+  if (n == 4 && head == std::string("\x28\xb5\x2f\xfd", 4)) return std::string(kOciLayerZstdType);
+  return std::string(kOciLayerTarType);
 }
 
 // "blobs/sha256/<hex>" and "<hex>.json" name their digest; other paths don't.
@@ -357,38 +278,19 @@ void SourceReader::Merge(SourceImage image, std::vector<std::string> names,
 Result<SourceImage> SourceReader::ReadManifest(const Descriptor& d) {
   SBX_ASSIGN_OR_RETURN(std::string text, ReadStagedJson(d, "manifest"));
   std::string what = "manifest " + d.digest;
-  SBX_ASSIGN_OR_RETURN(Json m, ParseJson(text, what));
-  if (!m.is_object()) return InvalidArgument(what + ": want a JSON object");
-  if (m.value("schemaVersion", 0) != 2) return InvalidArgument(what + ": schemaVersion must be 2");
-  if (auto mt = m.find("mediaType");
-      mt != m.end() && mt->is_string() && !IsManifestType(mt->get<std::string>())) {
-    return InvalidArgument(what + ": unsupported media type " + Quote(mt->get<std::string>()));
-  }
+  SBX_ASSIGN_OR_RETURN(ImageManifest m, ParseImageManifest(text, what));
   SourceImage image;
   image.manifest_digest = d.digest;
   image.blobs.push_back(staged_.at(d.digest));
 
-  SBX_ASSIGN_OR_RETURN(Descriptor config,
-                       ParseDescriptor(m.value("config", Json()), what + ": config"));
-  if (!IsConfigType(config.media_type)) {
-    return InvalidArgument(what + ": unsupported config media type " + Quote(config.media_type));
-  }
-  SBX_ASSIGN_OR_RETURN(std::string config_text, ReadStagedJson(config, "config"));
+  SBX_ASSIGN_OR_RETURN(std::string config_text, ReadStagedJson(m.config, "config"));
   SBX_ASSIGN_OR_RETURN(ParsedImageConfig parsed, ParseImageConfig(config_text));
   SBX_RETURN_IF_ERROR(CheckOs(parsed.config, what));
-  image.config_digest = config.digest;
+  image.config_digest = m.config.digest;
   image.config = std::move(parsed.config);
-  image.blobs.push_back(staged_.at(config.digest));
+  image.blobs.push_back(staged_.at(m.config.digest));
 
-  auto layers = m.find("layers");
-  if (layers == m.end() || !layers->is_array())
-    return InvalidArgument(what + ": layers: want an array");
-  for (size_t i = 0; i < layers->size(); ++i) {
-    std::string lwhere = what + ": layers[" + std::to_string(i) + "]";
-    SBX_ASSIGN_OR_RETURN(Descriptor ld, ParseDescriptor((*layers)[i], lwhere));
-    if (!IsLayerType(ld.media_type)) {
-      return InvalidArgument(lwhere + ": unsupported layer media type " + Quote(ld.media_type));
-    }
+  for (const Descriptor& ld : m.layers) {
     std::string rel = std::string(kBlobDir) + ld.digest.substr(kSha256Prefix.size());
     SBX_ASSIGN_OR_RETURN(StagedBlob blob, Stage(rel, ld.digest, ld.size, -1, "layer"));
     image.layers.push_back(blob);
@@ -407,32 +309,22 @@ Result<SourceImage> SourceReader::ReadManifest(const Descriptor& d) {
 Result<Descriptor> SourceReader::PickPlatform(const Descriptor& index, const std::string& where) {
   SBX_ASSIGN_OR_RETURN(std::string text, ReadStagedJson(index, "index"));
   std::string what = "index " + index.digest;
-  SBX_ASSIGN_OR_RETURN(Json j, ParseJson(text, what));
-  auto manifests = j.find("manifests");
-  if (!j.is_object() || manifests == j.end() || !manifests->is_array()) {
-    return InvalidArgument(what + ": manifests: want an array");
-  }
-  for (size_t i = 0; i < manifests->size(); ++i) {
-    SBX_ASSIGN_OR_RETURN(
-        Descriptor d,
-        ParseDescriptor((*manifests)[i], what + ": manifests[" + std::to_string(i) + "]"));
-    if (IsManifestType(d.media_type) && d.os == "linux" &&
-        d.architecture == options_.architecture) {
-      return d;
-    }
-  }
-  return InvalidArgument(where + ": " + what + " has no image for linux/" + options_.architecture);
+  SBX_ASSIGN_OR_RETURN(std::vector<Descriptor> manifests, ParseImageIndex(text, what));
+  Result<Descriptor> d =
+      oci::PickPlatform(manifests, options_.architecture, options_.variant, what);
+  if (!d.ok()) return d.status().Annotate(where);
+  return d;
 }
 
 Result<std::vector<SourceImage>> SourceReader::ReadOciLayout() {
   SBX_ASSIGN_OR_RETURN(std::string layout_text, ReadTopFile(kOciLayoutFile));
-  SBX_ASSIGN_OR_RETURN(Json layout, ParseJson(layout_text, "oci-layout"));
+  SBX_ASSIGN_OR_RETURN(Json layout, ParseJsonDocument(layout_text, "oci-layout"));
   std::string version = layout.is_object() ? layout.value("imageLayoutVersion", "") : "";
   if (version != "1.0.0") {
     return InvalidArgument("oci-layout: unsupported imageLayoutVersion " + Quote(version));
   }
   SBX_ASSIGN_OR_RETURN(std::string index_text, ReadTopFile(kOciIndexFile));
-  SBX_ASSIGN_OR_RETURN(Json index, ParseJson(index_text, "index.json"));
+  SBX_ASSIGN_OR_RETURN(Json index, ParseJsonDocument(index_text, "index.json"));
   if (!index.is_object()) return InvalidArgument("index.json: want a JSON object");
   if (index.value("schemaVersion", 0) != 2) {
     return InvalidArgument("index.json: schemaVersion must be 2");
@@ -471,7 +363,7 @@ Result<std::vector<SourceImage>> SourceReader::ReadOciLayout() {
 
 Result<std::vector<SourceImage>> SourceReader::ReadDockerArchive() {
   SBX_ASSIGN_OR_RETURN(std::string text, ReadTopFile(kDockerManifestFile));
-  SBX_ASSIGN_OR_RETURN(Json manifest, ParseJson(text, "manifest.json"));
+  SBX_ASSIGN_OR_RETURN(Json manifest, ParseJsonDocument(text, "manifest.json"));
   if (!manifest.is_array() || manifest.empty()) {
     return InvalidArgument("manifest.json: want a non-empty array");
   }
@@ -522,7 +414,7 @@ Result<std::vector<SourceImage>> SourceReader::ReadDockerArchive() {
       SBX_ASSIGN_OR_RETURN(StagedBlob blob, Stage(lpath, DigestFromPath(lpath), -1, -1, "layer"));
       // The archive names layers by their uncompressed digest (diff ID).
       const std::string& diff_id = parsed.diff_ids[l];
-      std::string media_type = std::string(kOciLayerTar);
+      std::string media_type = std::string(kOciLayerTarType);
       if (blob.digest != diff_id) {
         SBX_ASSIGN_OR_RETURN(std::string actual, LayerDiffId(blob.path));
         if (actual != diff_id) {
@@ -538,9 +430,9 @@ Result<std::vector<SourceImage>> SourceReader::ReadDockerArchive() {
     // Docker computes the same kind of manifest when it pushes.
     Json synthesized = {
         {"schemaVersion", 2},
-        {"mediaType", kOciManifest},
+        {"mediaType", kOciManifestType},
         {"config",
-         {{"mediaType", kOciConfig}, {"digest", config_blob.digest}, {"size", config_blob.size}}},
+         {{"mediaType", kOciConfigType}, {"digest", config_blob.digest}, {"size", config_blob.size}}},
         {"layers", std::move(layer_descriptors)},
     };
     SBX_ASSIGN_OR_RETURN(StagedBlob manifest_blob, StageBytes(synthesized.dump()));
@@ -586,7 +478,10 @@ Result<std::vector<SourceImage>> ReadImageSource(const std::string& source_dir,
   UniqueFd root(::open(source_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root.valid()) return ErrnoStatus("open " + source_dir, errno);
   SourceOptions opts = options;
-  if (opts.architecture.empty()) opts.architecture = HostArchitecture();
+  if (opts.architecture.empty()) {
+    opts.architecture = HostArchitecture();
+    opts.variant = HostVariant();
+  }
   SourceReader reader(std::move(root), staging_dir, std::move(opts));
   if (reader.Has(kOciLayoutFile)) return reader.ReadOciLayout();
   if (reader.Has(kDockerManifestFile)) return reader.ReadDockerArchive();

@@ -20,10 +20,9 @@
 
 #include "common/status.h"
 #include "oci/image_config.h"
+#include "oci/manifest.h"
 
 namespace sbx::oci {
-
-inline constexpr int64_t kMaxManifestBytes = 4 << 20;
 
 struct StagedBlob {
   std::string digest;  // "sha256:<hex>"
@@ -43,6 +42,7 @@ struct SourceImage {
 struct SourceOptions {
   // "amd64", "arm64", ...: picks the manifest from a multi-platform index.
   std::string architecture;
+  std::string variant;  // with architecture; "" matches any
   // The tree was extracted by us and nobody else writes to it, so verified
   // blobs may be hard-linked into staging instead of copied.
   bool source_is_private = false;
