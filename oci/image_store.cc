@@ -319,6 +319,13 @@ Result<std::vector<ImageRecord>> ImageStore::Import(const std::string& path,
     images[0].names = {override_name};
   }
 
+  return CommitLocked(images, staging, "import " + path);
+}
+
+Result<std::vector<ImageRecord>> ImageStore::CommitLocked(const std::vector<SourceImage>& images,
+                                                          const std::string& staging,
+                                                          const std::string& what) {
+  auto fail = [&](const Status& s) { return s.Annotate(what); };
   // Unpack each image not in the store yet, off to the side.
   struct Unpacked {
     std::string staged_dir;
@@ -431,6 +438,67 @@ Result<std::vector<ImageRecord>> ImageStore::Import(const std::string& path,
                    << (r.names.empty() ? "(no name)" : r.names[0]);
   }
   return result;
+}
+
+Result<std::string> ImageStore::NewStagingDir(const std::string& prefix) const {
+  std::string dir = JoinPath(root_, "tmp/" + prefix + "-" + RandomHex(8));
+  SBX_RETURN_IF_ERROR(MakeDirs(dir, 0700));
+  return dir;
+}
+
+std::optional<std::string> ImageStore::StoredBlob(const std::string& digest) const {
+  if (!ValidateDigest(digest).ok()) return std::nullopt;
+  std::string path = BlobPath(digest);
+  if (!PathExists(path)) return std::nullopt;
+  return path;
+}
+
+Result<ImageRecord> ImageStore::Add(const SourceImage& image, const std::string& staging) {
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  std::string what = "add image " + (image.names.empty() ? image.config_digest : image.names[0]);
+  // Blobs taken from the store itself must still be there: a removal may
+  // have run between the caller's check and now.
+  for (const StagedBlob& b : image.blobs) {
+    if (!PathExists(b.path)) {
+      return Unavailable(what + ": blob " + b.digest + " was removed meanwhile; try again");
+    }
+  }
+  SBX_ASSIGN_OR_RETURN(std::vector<ImageRecord> added, CommitLocked({image}, staging, what));
+  if (added.size() != 1) return Internal(what + ": committed " + std::to_string(added.size()));
+  return added[0];
+}
+
+Result<std::vector<ImageRecord>> ImageStore::Prune(
+    const std::function<bool(const ImageRecord&)>& remove) {
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  std::vector<ImageRecord> next, gone;
+  for (const ImageRecord& r : images_) (remove(r) ? gone : next).push_back(r);
+  if (gone.empty()) return gone;
+  SBX_RETURN_IF_ERROR(WriteIndex(next).Annotate("prune images"));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    images_ = next;
+  }
+  for (const ImageRecord& r : gone) {
+    SBX_LOG(kInfo) << "image store: pruned " << r.id << " "
+                   << (r.names.empty() ? "(no name)" : r.names[0]);
+    DeleteFiles(r, next);
+  }
+  return gone;
+}
+
+std::map<std::string, int64_t> ImageStore::BlobSizes() const {
+  std::set<std::string> digests;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const ImageRecord& r : images_) digests.insert(r.blobs.begin(), r.blobs.end());
+  }
+  std::map<std::string, int64_t> out;
+  for (const std::string& d : digests) {
+    struct stat st;
+    if (::stat(BlobPath(d).c_str(), &st) == 0) out[d] = st.st_size;
+  }
+  return out;
 }
 
 Result<ImageRecord> ImageStore::Resolve(std::string_view ref) const {

@@ -19,7 +19,10 @@
 #define SBX_OCI_IMAGE_STORE_H_
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -28,6 +31,7 @@
 #include "common/status.h"
 #include "common/time.h"
 #include "oci/image_config.h"
+#include "oci/image_import.h"
 
 namespace sbx::oci {
 
@@ -62,6 +66,22 @@ class ImageStore {
   Result<std::vector<ImageRecord>> Import(const std::string& path,
                                           const std::string& name_override);
 
+  // Registry pulls. A pull stages downloads in a directory from
+  // NewStagingDir (removed by the caller), reuses blobs the store already has
+  // (StoredBlob), then Adds the image: blobs move into place, layers are
+  // unpacked once per image ID, names as for Import. Blobs whose path is the
+  // store's own stay where they are (Unavailable if one vanished meanwhile).
+  Result<std::string> NewStagingDir(const std::string& prefix) const;
+  std::optional<std::string> StoredBlob(const std::string& digest) const;
+  Result<ImageRecord> Add(const SourceImage& image, const std::string& staging);
+
+  // Removes every image `remove` picks (names and all) and the files no
+  // remaining image uses. Returns the removed images.
+  Result<std::vector<ImageRecord>> Prune(const std::function<bool(const ImageRecord&)>& remove);
+
+  // Size on disk of every blob the images use, by digest.
+  std::map<std::string, int64_t> BlobSizes() const;
+
   // By name (normalised: "busybox" finds docker.io/library/busybox:latest), by
   // ID "sha256:<hex>", or by an ID hex prefix of at least 12 characters.
   // NotFound: image "x" not found.
@@ -82,6 +102,10 @@ class ImageStore {
   explicit ImageStore(std::string root);
 
   Status Load();
+  // Unpacks and commits staged images (write_mu_ held); `what` prefixes errors.
+  Result<std::vector<ImageRecord>> CommitLocked(const std::vector<SourceImage>& images,
+                                                const std::string& staging,
+                                                const std::string& what);
   Status CollectGarbage();
   Status WriteIndex(const std::vector<ImageRecord>& images) const;
   std::string BlobPath(const std::string& digest) const;

@@ -131,42 +131,112 @@ std::string BlobPath(const std::string& layout_dir, const std::string& digest) {
   return layout_dir + "/blobs/sha256/" + digest.substr(7);
 }
 
-WrittenImage WriteOciLayout(const std::string& dir, const TestImage& image) {
-  using Json = nlohmann::json;
-  WrittenImage w;
-  auto add_blob = [&](const std::string& data, const std::string& media_type) {
-    std::string digest = Sha256Digest(data);
-    WriteBytes(BlobPath(dir, digest), data);
-    return Json{{"mediaType", media_type}, {"digest", digest}, {"size", data.size()}};
-  };
+namespace {
+
+using Json = nlohmann::json;
+
+// Writes data as a blob of the layout; returns its descriptor.
+Json AddBlob(const std::string& dir, const std::string& data, const std::string& media_type) {
+  std::string digest = Sha256Digest(data);
+  WriteBytes(BlobPath(dir, digest), data);
+  return Json{{"mediaType", media_type}, {"digest", digest}, {"size", data.size()}};
+}
+
+// Writes an image's layers, config and manifest as blobs of the layout and
+// returns the manifest's descriptor. `platform` ({architecture[, variant]})
+// is merged into the config before image.edit_config runs.
+Json WriteImageBlobs(const std::string& dir, const TestImage& image, const Json& platform,
+                     WrittenImage& w) {
   Json diff_ids = Json::array();
   Json layers = Json::array();
   for (const TestLayer& l : image.layers) {
     diff_ids.push_back(l.diff_id);
-    layers.push_back(add_blob(l.blob, l.media_type));
+    layers.push_back(AddBlob(dir, l.blob, l.media_type));
     w.layer_digests.push_back(layers.back()["digest"]);
   }
   Json config = {{"architecture", "amd64"},
                  {"os", "linux"},
                  {"config", image.config},
                  {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}};
+  config.update(platform);
   if (image.edit_config) image.edit_config(config);
-  Json manifest = {{"schemaVersion", 2},
-                   {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                   {"config", add_blob(config.dump(), "application/vnd.oci.image.config.v1+json")},
-                   {"layers", layers}};
+  Json manifest = {
+      {"schemaVersion", 2},
+      {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+      {"config", AddBlob(dir, config.dump(), "application/vnd.oci.image.config.v1+json")},
+      {"layers", layers}};
   w.config_digest = manifest["config"]["digest"];
   if (image.edit_manifest) image.edit_manifest(manifest);
-  Json desc = add_blob(manifest.dump(), "application/vnd.oci.image.manifest.v1+json");
+  Json desc = AddBlob(dir, manifest.dump(), "application/vnd.oci.image.manifest.v1+json");
   w.manifest_digest = desc["digest"];
-  if (!image.name.empty()) desc["annotations"] = {{"io.containerd.image.name", image.name}};
+  return desc;
+}
+
+// index.json annotations for an image reference: the name as containerd
+// writes it and, when the name carries a tag, that tag alone as ref.name
+// (what skopeo's oci:<dir>:<tag> matches). Names without a tag get no ref.name:
+// the importer would append it to the name, changing what tests expect.
+Json NameAnnotations(const std::string& name) {
+  Json a = {{"io.containerd.image.name", name}};
+  size_t slash = name.rfind('/');
+  size_t last = slash == std::string::npos ? 0 : slash + 1;
+  size_t colon = name.find(':', last);
+  if (colon != std::string::npos && name.find('@', last) == std::string::npos) {
+    a["org.opencontainers.image.ref.name"] = name.substr(colon + 1);
+  }
+  return a;
+}
+
+void WriteIndexJson(const std::string& dir, const Json& index) {
+  WriteBytes(dir + "/index.json", index.dump());
+  WriteBytes(dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+}
+
+}  // namespace
+
+WrittenImage WriteOciLayout(const std::string& dir, const TestImage& image) {
+  WrittenImage w;
+  Json desc = WriteImageBlobs(dir, image, Json::object(), w);
+  if (!image.name.empty()) desc["annotations"] = NameAnnotations(image.name);
   Json index = {{"schemaVersion", 2},
                 {"mediaType", "application/vnd.oci.image.index.v1+json"},
                 {"manifests", {desc}}};
   if (image.edit_index) image.edit_index(index);
-  WriteBytes(dir + "/index.json", index.dump());
-  WriteBytes(dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+  WriteIndexJson(dir, index);
   return w;
+}
+
+WrittenIndex WriteMultiPlatformLayout(const std::string& dir,
+                                      const std::vector<std::pair<std::string, TestImage>>& images,
+                                      const std::string& name) {
+  WrittenIndex written;
+  Json manifests = Json::array();
+  for (const auto& [arch, image] : images) {
+    Json platform = {{"architecture", arch}};
+    if (size_t slash = arch.find('/'); slash != std::string::npos) {
+      platform = {{"architecture", arch.substr(0, slash)}, {"variant", arch.substr(slash + 1)}};
+    }
+    WrittenImage w;
+    Json desc = WriteImageBlobs(dir, image, platform, w);
+    desc["platform"] = platform;
+    desc["platform"]["os"] = "linux";
+    manifests.push_back(desc);
+    written.images.push_back(std::move(w));
+  }
+  Json image_index = {{"schemaVersion", 2},
+                      {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                      {"manifests", manifests}};
+  Json desc = AddBlob(dir, image_index.dump(), "application/vnd.oci.image.index.v1+json");
+  written.index_digest = desc["digest"];
+  if (name.find_first_of("/:@") == std::string::npos) {
+    if (!name.empty()) desc["annotations"] = {{"org.opencontainers.image.ref.name", name}};
+  } else {
+    desc["annotations"] = NameAnnotations(name);
+  }
+  WriteIndexJson(dir, Json{{"schemaVersion", 2},
+                           {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                           {"manifests", {desc}}});
+  return written;
 }
 
 void TarDirectory(const std::string& dir, const std::string& tar_path) {

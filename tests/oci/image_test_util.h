@@ -7,6 +7,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sbx::oci::testing {
@@ -71,8 +72,30 @@ struct WrittenImage {
   std::vector<std::string> layer_digests;
 };
 
-// Writes `image` as an OCI image layout into dir (created if missing).
+// Writes `image` as an OCI image layout into dir (created if missing). When
+// image.name is set, index.json's entry carries it as io.containerd.image.name
+// and, if it has a tag, that tag as org.opencontainers.image.ref.name, so
+// skopeo finds the image as oci:<dir>:<tag> (and as oci:<dir>, the only entry).
 WrittenImage WriteOciLayout(const std::string& dir, const TestImage& image);
+
+struct WrittenIndex {
+  std::string index_digest;          // the image index blob
+  std::vector<WrittenImage> images;  // one per platform, in the order given
+};
+
+// Writes a multi-platform OCI image layout into dir: one manifest per
+// (architecture, image) pair, its config's "architecture" set to that
+// architecture ("arm/v7" also sets "variant"), an image index blob listing
+// them with platform {os: linux, architecture[, variant]}, and index.json
+// pointing at that image index. `name` annotates index.json's entry: a bare
+// tag ("v1") becomes org.opencontainers.image.ref.name, so skopeo finds the
+// index as oci:<dir>:v1; a full reference ("docker.io/library/x:v1") is
+// written as WriteOciLayout writes TestImage::name; empty: no annotations.
+// Each image's edit_config and edit_manifest hooks run; its name and
+// edit_index are ignored.
+WrittenIndex WriteMultiPlatformLayout(const std::string& dir,
+                                      const std::vector<std::pair<std::string, TestImage>>& images,
+                                      const std::string& name);
 
 // Writes bytes to a file, creating parent directories.
 void WriteBytes(const std::string& path, const std::string& data);
