@@ -17,6 +17,7 @@
 #include "common/strings.h"
 #include "daemon/dial.h"
 #include "daemon/http_status.h"
+#include "daemon/image_service.h"
 #include "daemon/network_policy.h"
 #include "daemon/pod_builder.h"
 #include "daemon/port_forward.h"
@@ -29,6 +30,7 @@ namespace {
 
 constexpr char kJson[] = "application/json";
 constexpr char kImagesPrefix[] = "/apis/sbx.dev/v1/images";
+constexpr char kRegistriesPrefix[] = "/apis/sbx.dev/v1/registries";
 
 void SendJson(const std::shared_ptr<HttpResponder>& resp, int code, const api::Json& body) {
   resp->Send(code, kJson, body.dump() + "\n");
@@ -234,9 +236,14 @@ Status ApiServer::Admit(const api::Object& obj) {
   }
   for (const auto& [cp, path] : all) {
     const auto& c = *cp;
-    if (!deps_.images.Resolve(c.image).ok()) {
+    if (auto ref = oci::ParseImageReference(c.image); !ref.ok()) {
+      errors.push_back(path + ".image: Invalid value: " + ref.status().message());
+    } else if (auto policy = EffectivePullPolicy(c.image_pull_policy, c.image); !policy.ok()) {
+      errors.push_back(path + "." + policy.status().message());
+    } else if (*policy == PullPolicy::kNever && !deps_.images.Resolve(c.image).ok()) {
       errors.push_back(path + ".image: Not found: \"" + c.image +
-                       "\" is not in the local image store (import it with `sbx image import`)");
+                       "\" is not in the local image store and imagePullPolicy is Never "
+                       "(pull it with `sbx image pull` or import it with `sbx image import`)");
     }
     for (size_t k = 0; k < c.env.size(); ++k) {
       const auto& e = c.env[k];
@@ -279,6 +286,9 @@ void ApiServer::Handle(HttpRequest req, std::shared_ptr<HttpResponder> resp) {
   }
   if (path == kImagesPrefix || path.starts_with(std::string(kImagesPrefix) + "/")) {
     return HandleImages(path.substr(sizeof(kImagesPrefix) - 1), std::move(req), resp);
+  }
+  if (path.starts_with(std::string(kRegistriesPrefix) + "/")) {
+    return HandleRegistries(path.substr(sizeof(kRegistriesPrefix) - 1), std::move(req), resp);
   }
 
   // /api/v1/... or /apis/{group}/{version}/...
@@ -756,8 +766,22 @@ void ApiServer::HandleImages(const std::string& rest, HttpRequest req,
   if (rest.empty() && req.method == "GET") {
     deps_.pool.Submit([this, resp, in_use, to_json] {
       auto users = in_use();
+      auto images = deps_.images.List();
+      // Blob bytes an image shares with others, and those only it has.
+      auto sizes = deps_.images.BlobSizes();
+      std::map<std::string, int> blob_users;
+      for (const auto& r : images) {
+        for (const auto& b : r.blobs) ++blob_users[b];
+      }
       api::Json items = api::Json::array();
-      for (const auto& r : deps_.images.List()) items.push_back(to_json(r, users.by_id[r.id]));
+      for (const auto& r : images) {
+        api::Json j = to_json(r, users.by_id[r.id]);
+        int64_t shared = 0, unique = 0;
+        for (const auto& b : r.blobs) (blob_users[b] > 1 ? shared : unique) += sizes[b];
+        j["sharedSize"] = shared;
+        j["uniqueSize"] = unique;
+        items.push_back(std::move(j));
+      }
       SendJson(resp, 200, {{"kind", "ImageList"}, {"apiVersion", "sbx.dev/v1"}, {"items", items}});
     });
     return;
@@ -780,6 +804,31 @@ void ApiServer::HandleImages(const std::string& rest, HttpRequest req,
       SendJson(resp, 200, {{"kind", "ImageList"}, {"apiVersion", "sbx.dev/v1"}, {"items", items}});
       // Sandboxes waiting for this image retry now.
       deps_.controller.EnqueueAll();
+    });
+    return;
+  }
+  if (rest == "/pull" && req.method == "POST") return HandlePull(req, resp);
+  if (rest == "/prune" && req.method == "POST") {
+    if (deps_.image_service == nullptr) {
+      return SendError(resp, NotFound("image collection is not enabled"));
+    }
+    bool all = req.QueryValue("all") == "true" || req.QueryValue("all") == "1";
+    deps_.pool.Submit([this, resp, all] {
+      auto before = deps_.images.BlobSizes();
+      auto removed = deps_.image_service->Prune(all);
+      if (!removed.ok()) return SendError(resp, removed.status());
+      auto after = deps_.images.BlobSizes();
+      int64_t reclaimed = 0;
+      for (const auto& [digest, size] : before) {
+        if (after.count(digest) == 0) reclaimed += size;
+      }
+      api::Json items = api::Json::array();
+      for (const auto& r : *removed) {
+        reclaimed += r.unpacked_bytes;
+        items.push_back({{"id", r.id}, {"names", r.names}});
+      }
+      SendJson(resp, 200, {{"kind", "ImagePruneReport"}, {"apiVersion", "sbx.dev/v1"},
+                           {"deleted", items}, {"spaceReclaimed", reclaimed}});
     });
     return;
   }
@@ -811,6 +860,97 @@ void ApiServer::HandleImages(const std::string& rest, HttpRequest req,
     return;
   }
   SendError(resp, NotFound("the server could not find the requested resource"));
+}
+
+void ApiServer::HandlePull(const HttpRequest& req, std::shared_ptr<HttpResponder> resp) {
+  if (deps_.puller == nullptr) return SendError(resp, NotFound("registry pulls are not enabled"));
+  std::string ref = req.QueryValue("ref");
+  if (ref.empty()) return SendError(resp, InvalidArgument("ref: required (the image to pull)"));
+  if (auto parsed = oci::ParseImageReference(ref); !parsed.ok()) {
+    return SendError(resp, parsed.status());
+  }
+  // Progress as JSON lines, then the image or the error as the last line.
+  resp->StartStream(200, "application/x-ndjson");
+  std::thread([this, resp, ref] {
+    auto observer = [resp](const oci::PullProgress& p) {
+      api::Json layers = api::Json::array();
+      for (const auto& l : p.layers) {
+        layers.push_back(
+            {{"digest", l.digest}, {"size", l.size}, {"done", l.done}, {"cached", l.cached}});
+      }
+      resp->Write(api::Json{{"kind", "PullProgress"},
+                            {"phase", std::string(oci::PhaseName(p.phase))},
+                            {"reference", p.reference},
+                            {"manifestDigest", p.manifest_digest},
+                            {"layers", layers}}
+                      .dump() +
+                  "\n");
+    };
+    auto r = deps_.puller->Pull(ref, observer);
+    if (r.ok()) {
+      resp->Write(api::Json{{"kind", "Image"},
+                            {"names", r->names},
+                            {"id", r->id},
+                            {"manifestDigest", r->manifest_digest},
+                            {"size", r->size_bytes},
+                            {"unpackedSize", r->unpacked_bytes}}
+                      .dump() +
+                  "\n");
+      // Sandboxes waiting for this image retry now.
+      deps_.controller.EnqueueAll();
+    } else {
+      resp->Write(StatusBody(r.status(), "", "").dump() + "\n");
+    }
+    resp->End();
+  }).detach();
+}
+
+void ApiServer::HandleRegistries(const std::string& rest, HttpRequest req,
+                                 std::shared_ptr<HttpResponder> resp) {
+  if (deps_.registry == nullptr || deps_.auth_file.empty()) {
+    return SendError(resp, NotFound("registry logins are not enabled"));
+  }
+  if (req.method != "POST" || (rest != "/login" && rest != "/logout")) {
+    return SendError(resp, NotFound("the server could not find the requested resource"));
+  }
+  api::Json body = api::Json::parse(req.body, nullptr, false);
+  if (!body.is_object()) return SendError(resp, InvalidArgument("request body: want a JSON object"));
+  std::string server = body.value("server", "");
+  if (!body["server"].is_string() || server.empty()) {
+    return SendError(resp, InvalidArgument("server: required (a registry host)"));
+  }
+  std::string registry = oci::CanonicalRegistryHost(server);
+  if (rest == "/logout") {
+    deps_.pool.Submit([this, resp, registry] {
+      auto erased = oci::CredentialStore::Erase(deps_.auth_file, registry);
+      if (!erased.ok()) return SendError(resp, erased.status());
+      if (!*erased) return SendError(resp, NotFound("not logged in to " + registry));
+      SBX_LOG(kInfo) << "registry: logged out of " << registry;
+      SendJson(resp, 200, {{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Success"},
+                           {"message", "Removing login credentials for " + registry}});
+    });
+    return;
+  }
+  oci::RegistryCredential cred;
+  for (const char* field : {"username", "password"}) {
+    if (!body.contains(field) || !body[field].is_string() ||
+        body[field].get<std::string>().empty()) {
+      return SendError(resp, InvalidArgument(std::string(field) + ": required"));
+    }
+  }
+  cred.username = body["username"].get<std::string>();
+  cred.password = body["password"].get<std::string>();
+  deps_.pool.Submit([this, resp, registry, cred] {
+    if (Status s = deps_.registry->CheckLogin(registry, cred); !s.ok()) {
+      return SendError(resp, s);
+    }
+    if (Status s = oci::CredentialStore::Save(deps_.auth_file, registry, cred); !s.ok()) {
+      return SendError(resp, s);
+    }
+    SBX_LOG(kInfo) << "registry: logged in to " << registry << " as " << cred.username;
+    SendJson(resp, 200, {{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Success"},
+                         {"message", "Login Succeeded"}});
+  });
 }
 
 }  // namespace sbx::daemon

@@ -11,7 +11,8 @@
 //   /api/v1/namespaces/{ns}/{secrets|configmaps|events}[/{name}]
 //   /apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}[/status|exec|log]]
 //   /apis/{group}/{version}/{plural}                  (all namespaces)
-//   /apis/sbx.dev/v1/images[/import|/{ref}]
+//   /apis/sbx.dev/v1/images[/import|/pull|/prune|/{ref}]
+//   /apis/sbx.dev/v1/registries/{login|logout}
 //
 // Loop-affine: Handle() runs on the loop thread.
 #ifndef SBX_DAEMON_API_SERVER_H_
@@ -25,10 +26,13 @@
 #include "common/time.h"
 #include "daemon/event_loop.h"
 #include "daemon/http_server.h"
+#include "daemon/image_service.h"
 #include "daemon/resource_service.h"
 #include "daemon/runtime.h"
 #include "daemon/sandbox_controller.h"
+#include "oci/image_puller.h"
 #include "oci/image_store.h"
+#include "oci/registry_client.h"
 #include "store/store.h"
 
 namespace sbx::daemon {
@@ -43,6 +47,11 @@ struct ApiDeps {
   const Clock& clock;
   api::Json version;  // served at /version
   api::PodPolicy pod_policy;
+  // Registry pulls, collection and logins; null: not offered (404).
+  ImageService* image_service = nullptr;
+  oci::ImagePuller* puller = nullptr;
+  oci::RegistryClient* registry = nullptr;
+  std::string auth_file;  // where `sbx login` stores credentials (0600)
 };
 
 class ApiServer {
@@ -62,6 +71,9 @@ class ApiServer {
   void HandlePortForward(const Route& route, const HttpRequest& req, std::shared_ptr<HttpResponder> resp);
   Status Admit(const api::Object& obj);
   void HandleImages(const std::string& rest, HttpRequest req, std::shared_ptr<HttpResponder> resp);
+  void HandlePull(const HttpRequest& req, std::shared_ptr<HttpResponder> resp);
+  void HandleRegistries(const std::string& rest, HttpRequest req,
+                        std::shared_ptr<HttpResponder> resp);
 
   ApiDeps deps_;
   ResourceService service_;

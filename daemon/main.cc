@@ -22,6 +22,7 @@
 #include "daemon/event_loop.h"
 #include "daemon/garbage_collector.h"
 #include "daemon/http_server.h"
+#include "daemon/image_service.h"
 #include "daemon/dns.h"
 #include "daemon/dns_server.h"
 #include "daemon/firewall.h"
@@ -35,7 +36,10 @@
 #include "daemon/sandbox_index.h"
 #include "daemon/volumes.h"
 #include "daemon/warm_pool_controller.h"
+#include "oci/credentials.h"
+#include "oci/image_puller.h"
 #include "oci/image_store.h"
+#include "oci/registry_client.h"
 #include "oci/probe.h"
 #include "store/store.h"
 
@@ -74,6 +78,12 @@ struct Flags {
   std::chrono::milliseconds warm_pool_readiness_grace{std::chrono::minutes(5)};
   std::chrono::milliseconds claim_warm_wait{2000};
   std::vector<std::string> allowed_label_domains{"sandbox.users.io"};
+  std::string registry_config = "/etc/sbx/registries.toml";
+  std::string auth_file;      // default STATE_DIR/auth.json
+  std::string docker_config;  // default $DOCKER_CONFIG/config.json or ~/.docker/config.json
+  int image_gc_high = 85;
+  int image_gc_low = 80;
+  int parallel_downloads = 3;
 };
 
 constexpr char kUsage[] = R"(Usage: sbxd [flags]
@@ -141,6 +151,20 @@ Flags:
                      before it cold-starts a sandbox (default 2s)
   --allowed-label-domains LIST  comma-separated label domains a claim's
                      additionalPodMetadata may use (default sandbox.users.io)
+  --registry-config PATH  per-registry settings: mirrors, plain HTTP, extra
+                     CA certificates (TOML; default /etc/sbx/registries.toml,
+                     if present)
+  --auth-file PATH   registry credentials stored by `sbx login`, Docker's
+                     config.json format, mode 0600 (default STATE_DIR/auth.json)
+  --docker-config PATH  Docker's config.json, read for auths, credsStore and
+                     credHelpers after the auth file (default
+                     $DOCKER_CONFIG/config.json, else ~/.docker/config.json;
+                     "none": not read)
+  --max-concurrent-downloads N  layers of one pull fetched at once (default 3)
+  --image-gc-high-threshold P  disk usage (percent) of the image store's file
+                     system above which unused images are removed, oldest
+                     first (default 85; 100: never)
+  --image-gc-low-threshold P  ... until usage is at most this (default 80)
   --log-level LEVEL  debug | info | warning | error (default info)
   --log-format FMT   text | json (default text)
   --version          print the version and exit
@@ -307,6 +331,27 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       for (const auto& d : Split(v, ',')) {
         if (!d.empty()) f->allowed_label_domains.push_back(d);
       }
+    } else if (a == "--registry-config") {
+      if (!next(&f->registry_config)) return false;
+    } else if (a == "--auth-file") {
+      if (!next(&f->auth_file)) return false;
+    } else if (a == "--docker-config") {
+      if (!next(&f->docker_config)) return false;
+    } else if (a == "--image-gc-high-threshold" || a == "--image-gc-low-threshold" ||
+               a == "--max-concurrent-downloads") {
+      std::string v;
+      if (!next(&v)) return false;
+      char* end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      bool downloads = a == "--max-concurrent-downloads";
+      if (v.empty() || *end != '\0' || n < (downloads ? 1 : 0) || n > (downloads ? 32 : 100)) {
+        std::fprintf(stderr, "sbxd: %s: \"%s\" is not %s\n", a.c_str(), v.c_str(),
+                     downloads ? "a number from 1 to 32" : "a percentage from 0 to 100");
+        return false;
+      }
+      (downloads                            ? f->parallel_downloads
+       : a == "--image-gc-high-threshold" ? f->image_gc_high
+                                            : f->image_gc_low) = static_cast<int>(n);
     } else if (a == "--workers") {
       std::string v;
       if (!next(&v)) return false;
@@ -334,6 +379,22 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
   log::SetLevel(level);
   log::SetJson(f->log_json);
   if (f->socket.empty()) f->socket = JoinPath(f->run_dir, "sbxd.sock");
+  if (f->image_gc_low > f->image_gc_high) {
+    std::fprintf(stderr, "sbxd: --image-gc-low-threshold (%d) must not exceed "
+                 "--image-gc-high-threshold (%d)\n", f->image_gc_low, f->image_gc_high);
+    return false;
+  }
+  if (f->auth_file.empty()) f->auth_file = JoinPath(f->state_dir, "auth.json");
+  if (f->docker_config.empty()) {
+    const char* dc = std::getenv("DOCKER_CONFIG");
+    const char* home = std::getenv("HOME");
+    if (dc != nullptr && *dc != '\0') {
+      f->docker_config = JoinPath(dc, "config.json");
+    } else if (home != nullptr && *home != '\0') {
+      f->docker_config = JoinPath(home, ".docker/config.json");
+    }
+  }
+  if (f->docker_config == "none") f->docker_config.clear();
   if (f->seccomp_profile_root.empty()) f->seccomp_profile_root = JoinPath(f->state_dir, "seccomp");
   for (const auto& [flag, q] : {std::pair{"--default-memory-limit", f->default_memory_limit},
                                 std::pair{"--default-cpu-limit", f->default_cpu_limit}}) {
@@ -386,6 +447,22 @@ int Run(Flags flags) {
   }
 
   ReaperCommandRunner runner;
+  auto registry_settings = oci::RegistrySettings::Load(flags.registry_config);
+  if (!registry_settings.ok()) {
+    SBX_LOG(kError) << "registry settings: " << registry_settings.status().message();
+    return 1;
+  }
+  std::vector<std::string> credential_files = {flags.auth_file};
+  if (!flags.docker_config.empty()) credential_files.push_back(flags.docker_config);
+  oci::CredentialStore credentials(credential_files, runner);
+  oci::RegistryClient registry(std::move(*registry_settings),
+                               [&credentials](const std::string& host) {
+                                 return credentials.Get(host);
+                               });
+  oci::PullerOptions puller_options;
+  puller_options.parallel_layers = flags.parallel_downloads;
+  oci::ImagePuller puller(**images, registry, puller_options);
+
   auto caps = oci::ProbeRunsc(runner, flags.runsc, flags.platform, JoinPath(flags.run_dir, "probe"),
                               JoinPath(flags.state_dir, "runsc-probe.json"),
                               std::chrono::seconds(3));
@@ -515,6 +592,14 @@ int Run(Flags flags) {
   co.idle_warm_members = flags.warm_pool_idle_cpu;
   SandboxController controller(**store, runtime, builder, volumes, clock, co);
   controller_ptr = &controller;
+  ImageServiceOptions io;
+  io.gc_high_percent = flags.image_gc_high;
+  io.gc_low_percent = flags.image_gc_low;
+  ImageService image_service(**images, puller, **store, clock, io,
+                             [&controller](const std::vector<std::string>& keys) {
+                               for (const auto& k : keys) controller.Enqueue(k);
+                             });
+  controller.SetImageService(&image_service);
 
   SandboxIndex index(**store);
   WarmPoolOptions wo;
@@ -538,7 +623,8 @@ int Run(Flags flags) {
                                   {"platforms", caps->platforms}}}};
   api::PodPolicy pod_policy;
   pod_policy.host_path_prefixes = flags.host_path_prefixes;
-  ApiServer api({**store, **images, runtime, controller, loop, pool, clock, version, pod_policy});
+  ApiServer api({**store, **images, runtime, controller, loop, pool, clock, version, pod_policy,
+                 &image_service, &puller, &registry, flags.auth_file});
   HttpServerOptions ho;
   ho.spool_body = &ApiServer::SpoolBody;
   ho.spool_dir = JoinPath(flags.state_dir, "images");
@@ -591,6 +677,8 @@ int Run(Flags flags) {
   pools.Stop();
   gc.Stop();
   index.Stop();
+  // Pulls in progress end now; the image service waits for their threads.
+  registry.Cancel();
   controller.Stop();
   controller_ptr = nullptr;
   return 0;

@@ -178,8 +178,8 @@ Result<ContainerLaunch> PodBuilder::BuildContainer(const api::Sandbox& sb,
   if (!image.ok()) {
     return fail("ErrImageNeverPull",
                 NotFound("container image \"" + c.image +
-                         "\" is not present in the local image store (import it with "
-                         "`sbx image import`)"));
+                         "\" is not present in the local image store (pull it with "
+                         "`sbx image pull` or import it with `sbx image import`)"));
   }
 
   EnvSources sources;

@@ -28,6 +28,7 @@
 
 #include "api/sandbox.h"
 #include "common/time.h"
+#include "daemon/image_service.h"
 #include "daemon/pod_builder.h"
 #include "daemon/prober.h"
 #include "daemon/runtime.h"
@@ -64,6 +65,9 @@ class SandboxController {
 
   void Enqueue(const std::string& key);
   void EnqueueAll();
+  // Where images come from (pulls, pull policies); without one, images must
+  // already be in the store. Set before Start; borrowed.
+  void SetImageService(ImageService* images) { images_ = images; }
   // Called by the runtime (any thread) when a pod or a container exits.
   void OnRuntimeExit(const std::string& uid);
 
@@ -80,6 +84,9 @@ class SandboxController {
   Status ReconcilePod(api::Sandbox& sb);
   Status HandlePodExit(Pass& p, const PodRun& pod);
   Status StartPod(Pass& p);
+  // Whether every container's image is ready under its pull policy; if not,
+  // the containers show why (pulling, ErrImagePull, ImagePullBackOff).
+  bool ImagesReady(Pass& p);
   // Runs one container that must be running (a sidecar or a container);
   // returns whether it runs now.
   bool EnsureRunning(Pass& p, const PodContainer& pc, bool restart_on_exit_zero,
@@ -101,6 +108,7 @@ class SandboxController {
   VolumeManager& volumes_;
   const Clock& clock_;
   ControllerOptions options_;
+  ImageService* images_ = nullptr;
 
   std::mutex mu_;
   std::map<std::string, std::string> key_by_uid_;
