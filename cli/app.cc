@@ -22,6 +22,7 @@ std::vector<Verb> AllVerbs() {
   std::vector<Verb> verbs = {ApplyVerb(), GetVerb(),  DescribeVerb(), DeleteVerb(),     ScaleVerb(),
                              WaitVerb(),  ExecVerb(), LogsVerb(),     PortForwardVerb()};
   for (auto& v : ImageVerbs()) verbs.push_back(std::move(v));
+  for (auto& v : LoginVerbs()) verbs.push_back(std::move(v));
   verbs.push_back(VersionVerb());
   return verbs;
 }

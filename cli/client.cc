@@ -391,6 +391,14 @@ Result<Json> Client::GetJson(const std::string& target) {
   return JsonCall(std::move(r));
 }
 
+Result<Json> Client::PostJson(const std::string& target, const Json& body) {
+  HttpRequest r;
+  r.method = "POST";
+  r.target = target;
+  if (!body.is_null()) r.body = body.dump();
+  return JsonCall(std::move(r));
+}
+
 Result<Json> Client::Get(const api::KindInfo& kind, std::string_view ns, std::string_view name) {
   return GetJson(ResourcePath(kind, ns, name));
 }

@@ -156,6 +156,8 @@ class Client {
 
   // Typed REST: JSON in, JSON out, server errors as Status.
   Result<Json> GetJson(const std::string& target);
+  // POSTs `body` as JSON (no body if it is null).
+  Result<Json> PostJson(const std::string& target, const Json& body = Json());
   Result<Json> Get(const api::KindInfo& kind, std::string_view ns, std::string_view name);
   Result<Json> List(const api::KindInfo& kind, std::string_view ns, const ListOptions& options);
   Result<Json> Create(const api::KindInfo& kind, std::string_view ns, const Json& object);

@@ -1,21 +1,30 @@
-// sbx image import|ls|rm: the local image store of sbxd.
+// sbx image import|pull|ls|rm|prune: the local image store of sbxd.
 //
 // import streams the archive to sbxd with chunked encoding: a tar file as it
 // is, an OCI layout directory tarred on the fly with libarchive, so neither
 // is ever held in memory or written to a temporary file.
+//
+// pull reads sbxd's answer as it arrives: JSON lines of progress, then one
+// line with the image or the error. On a terminal the progress is redrawn in
+// place as docker pull does; otherwise only changes of state are printed, so
+// logs stay readable.
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/printer.h"
+#include "cli/prompt.h"
 #include "common/fs.h"
 #include "common/strings.h"
 
@@ -235,6 +244,271 @@ std::string ShortId(const std::string& id) {
   return hex.substr(0, 12);
 }
 
+// ---- pull ----
+
+// A layer as the daemon's last progress line described it.
+struct LayerProgress {
+  std::string digest;
+  int64_t size = 0;
+  int64_t done = 0;
+  bool cached = false;
+};
+
+// One PullProgress line of sbxd's pull stream.
+struct PullProgress {
+  std::string phase;  // resolving, downloading, unpacking, done
+  std::string reference;
+  std::string manifest_digest;
+  std::vector<LayerProgress> layers;
+};
+
+Result<PullProgress> ParsePullProgress(const Json& j) {
+  try {
+    PullProgress p;
+    p.phase = j.value("phase", "");
+    p.reference = j.value("reference", "");
+    p.manifest_digest = j.value("manifestDigest", "");
+    for (const auto& l : j.value("layers", Json::array())) {
+      p.layers.push_back(LayerProgress{l.value("digest", ""), l.value("size", int64_t{0}),
+                                       l.value("done", int64_t{0}), l.value("cached", false)});
+    }
+    return p;
+  } catch (const Json::exception& e) {
+    return Internal(std::string("the server sent an invalid progress line: ") + e.what());
+  }
+}
+
+// kUnseen first: a value-initialised state is "not printed yet".
+enum class LayerState { kUnseen, kDownloading, kCached, kComplete };
+
+LayerState StateOf(const LayerProgress& layer, std::string_view phase) {
+  if (layer.cached) return LayerState::kCached;
+  // Unpacking starts when every layer is in the store, whatever the last
+  // byte counts said.
+  if ((layer.size > 0 && layer.done >= layer.size) || phase == "unpacking" || phase == "done") {
+    return LayerState::kComplete;
+  }
+  return LayerState::kDownloading;
+}
+
+// "[=========>               ]" for done of size.
+std::string ProgressBar(int64_t done, int64_t size) {
+  constexpr int64_t kWidth = 25;
+  int64_t filled = size > 0 ? std::clamp<int64_t>(done * kWidth / size, 0, kWidth) : 0;
+  std::string bar = "[" + std::string(static_cast<size_t>(filled), '=');
+  if (filled < kWidth) bar += ">" + std::string(static_cast<size_t>(kWidth - filled - 1), ' ');
+  return bar + "]";
+}
+
+// The width of the terminal on fd, 0 if unknown.
+size_t TerminalColumns(int fd) {
+  winsize ws{};
+  if (::ioctl(fd, TIOCGWINSZ, &ws) != 0) return 0;
+  return ws.ws_col;
+}
+
+// Prints the progress of one pull to `out`, either live (a block of lines
+// redrawn in place on a terminal `columns` wide, 0 if unknown) or as a log
+// with a line for each change of state.
+class PullProgressPrinter {
+ public:
+  // `out` must outlive the printer.
+  PullProgressPrinter(std::ostream& out, bool live, size_t columns, std::string typed_ref)
+      : out_(out), live_(live), columns_(columns), typed_ref_(std::move(typed_ref)) {}
+
+  void Update(PullProgress progress) {
+    if (progress.reference.empty()) progress.reference = typed_ref_;
+    if (!started_) {
+      out_ << "Pulling " << progress.reference << "\n";
+      started_ = true;
+    }
+    last_ = std::move(progress);
+    if (live_) {
+      Draw();
+    } else {
+      Log();
+    }
+    out_.flush();
+  }
+
+  // The pull succeeded: shows every layer as complete.
+  void Finish() {
+    if (!started_) return;
+    last_.phase = "done";
+    Update(last_);
+  }
+
+  // Whether the store already had every layer (and there was at least one).
+  bool AllCached() const {
+    return !last_.layers.empty() && std::all_of(last_.layers.begin(), last_.layers.end(),
+                                                [](const LayerProgress& l) { return l.cached; });
+  }
+  // As sbxd normalised it; empty before the first update.
+  const std::string& reference() const { return last_.reference; }
+  const std::string& manifest_digest() const { return last_.manifest_digest; }
+
+ private:
+  void Log() {
+    for (const auto& layer : last_.layers) {
+      LayerState state = StateOf(layer, last_.phase);
+      LayerState& logged = logged_[layer.digest];
+      if (state == logged) continue;
+      logged = state;
+      out_ << ShortId(layer.digest) << ": ";
+      switch (state) {
+        case LayerState::kCached:
+          out_ << "Already exists\n";
+          break;
+        case LayerState::kDownloading:
+          out_ << "Downloading (" << layer.size << " bytes)\n";
+          break;
+        case LayerState::kComplete:
+          out_ << "Download complete\n";
+          break;
+        case LayerState::kUnseen:
+          break;
+      }
+    }
+    if (last_.phase == "unpacking" && !unpacking_logged_) {
+      out_ << "Unpacking\n";
+      unpacking_logged_ = true;
+    }
+  }
+
+  std::string LayerLine(const LayerProgress& layer) const {
+    std::string line = ShortId(layer.digest) + ": ";
+    switch (StateOf(layer, last_.phase)) {
+      case LayerState::kCached:
+        return line + "Already exists";
+      case LayerState::kComplete:
+        return line + "Download complete";
+      case LayerState::kDownloading:
+      case LayerState::kUnseen:
+        break;
+    }
+    if (layer.done == 0) return line + "Waiting";
+    if (layer.size <= 0) return line + "Downloading " + HumanSize(layer.done);
+    std::string done = HumanSize(layer.done);
+    if (done.size() < 8) done.insert(0, 8 - done.size(), ' ');
+    return line + "Downloading " + ProgressBar(layer.done, layer.size) + " " + done + "/" +
+           HumanSize(layer.size);
+  }
+
+  // Moves the cursor up over the block drawn last and draws it anew; lines
+  // are cut to the terminal's width so that none wraps and the count holds.
+  void Draw() {
+    std::vector<std::string> lines;
+    for (const auto& layer : last_.layers) lines.push_back(LayerLine(layer));
+    if (last_.phase == "resolving" && last_.layers.empty()) {
+      lines.push_back("Resolving " + last_.reference);
+    }
+    if (last_.phase == "unpacking") lines.push_back("Unpacking");
+    std::string frame;
+    if (drawn_lines_ > 0) frame += "\x1b[" + std::to_string(drawn_lines_) + "A";
+    for (auto& line : lines) {
+      if (columns_ > 1 && line.size() >= columns_) line.resize(columns_ - 1);
+      frame += "\r\x1b[2K" + line + "\n";
+    }
+    frame += "\x1b[J";  // what is left of a longer block drawn before
+    out_ << frame;
+    drawn_lines_ = lines.size();
+  }
+
+  std::ostream& out_;
+  const bool live_;
+  const size_t columns_;
+  const std::string typed_ref_;
+  PullProgress last_;
+  bool started_ = false;
+  std::map<std::string, LayerState> logged_;  // by digest
+  bool unpacking_logged_ = false;
+  size_t drawn_lines_ = 0;
+};
+
+// A pull's own failure, worded as docker words it.
+int FailPull(Invocation& inv, std::string_view message) {
+  inv.out().flush();
+  inv.err() << "Error: " << message << "\n";
+  return 1;
+}
+
+int RunPull(Invocation& inv) {
+  const std::vector<std::string>& args = inv.flags.args;
+  if (args.size() != 1) return inv.Fail("expected 'image pull REF'.");
+  const std::string& ref = args.front();
+  const bool quiet = inv.flags.Bool("quiet");
+  const bool live = !quiet && inv.env.stdout_is_terminal;
+  PullProgressPrinter progress(inv.out(), live, live ? TerminalColumns(inv.env.stdout_fd) : 0, ref);
+
+  HttpRequest request;
+  request.method = "POST";
+  request.target = std::string(kImagesPath) + "/pull" + QueryString({{"ref", ref}});
+  request.headers.emplace_back("Accept", "application/x-ndjson");
+  std::optional<Json> outcome;  // the last line: an Image or a Status
+  Status bad_line;
+  auto on_line = [&](std::string_view line) {
+    line = Trim(line);
+    if (line.empty()) return true;
+    Json j;
+    try {
+      j = Json::parse(line);
+    } catch (const Json::exception& e) {
+      bad_line = Internal(std::string("the server sent an invalid progress line: ") + e.what());
+      return false;
+    }
+    std::string kind = api::StringField(j, "kind");
+    if (kind == "PullProgress") {
+      Result<PullProgress> p = ParsePullProgress(j);
+      if (!p.ok()) {
+        bad_line = p.status();
+        return false;
+      }
+      if (!quiet) progress.Update(std::move(p).value());
+      return true;
+    }
+    if (kind == "Image" || kind == "Status") {
+      outcome = std::move(j);
+      return false;
+    }
+    return true;  // a kind of line this client does not know yet
+  };
+  LineSplitter lines;
+  Result<StreamResult> streamed =
+      inv.client.Stream(request, [&](std::string_view data) { return lines.Feed(data, on_line); });
+  inv.out().flush();
+  if (!bad_line.ok()) return inv.FailRequest(bad_line);
+  if (!outcome) {
+    if (!streamed.ok()) return inv.FailRequest(streamed.status());
+    int code = streamed->response.status_code;
+    if (code < 200 || code >= 300) return inv.FailRequest(StatusFromResponse(streamed->response));
+    return FailPull(inv, "the server ended the pull of " + ref + " without a result");
+  }
+  if (api::StringField(*outcome, "kind") == "Status") {
+    std::string message = api::StringField(*outcome, "message");
+    return FailPull(inv, message.empty() ? "pull " + ref + " failed" : message);
+  }
+
+  progress.Finish();
+  std::string name = progress.reference();
+  if (const Json& names = api::Field(*outcome, "names");
+      name.empty() && names.is_array() && !names.empty() && names.front().is_string()) {
+    name = names.front().get<std::string>();
+  }
+  if (name.empty()) name = ref;
+  if (quiet) {
+    inv.out() << name << "\n";
+    return 0;
+  }
+  std::string digest = api::StringField(*outcome, "manifestDigest");
+  if (digest.empty()) digest = progress.manifest_digest();
+  if (!digest.empty()) inv.out() << "Digest: " << digest << "\n";
+  inv.out() << "Status: "
+            << (progress.AllCached() ? "Image is up to date for " : "Downloaded newer image for ")
+            << ref << "\n"
+            << name << "\n";
+  return 0;
+}
+
 int RunList(Invocation& inv) {
   if (!inv.flags.args.empty()) return inv.Fail("unexpected argument: " + inv.flags.args.front());
   Result<Json> list = inv.client.GetJson(std::string(kImagesPath));
@@ -253,11 +527,17 @@ int RunList(Invocation& inv) {
                     "\", allowed formats are: json,yaml");
   }
   TableWriter table(10, 3);
-  table.AddRow({"NAME", "ID", "SIZE", "CREATED", "IN USE"});
+  table.AddRow({"NAME", "ID", "SIZE", "SHARED SIZE", "CREATED", "IN USE"});
   TimePoint now = inv.Now();
   for (const auto& image : list->value("items", Json::array())) {
     int64_t size = image.value("unpackedSize", int64_t{0});
     if (size <= 0) size = image.value("size", int64_t{0});
+    // Bytes of blobs that other images hold too; sbxd before 0.2 does not
+    // say.
+    std::string shared = "N/A";
+    if (const Json& n = api::Field(image, "sharedSize"); n.is_number_integer()) {
+      shared = HumanSize(n.get<int64_t>());
+    }
     std::string created = "<unknown>";
     if (Result<TimePoint> t = ParseRfc3339(image.value("created", "")); t.ok()) {
       created = DockerHumanDuration(now - *t) + " ago";
@@ -269,8 +549,8 @@ int RunList(Invocation& inv) {
     for (const auto& n : image.value("names", Json::array())) names.push_back(n.get<std::string>());
     if (names.empty()) names.push_back("<none>");
     for (const auto& name : names) {
-      table.AddRow(
-          {name, ShortId(image.value("id", "")), HumanSize(size), created, Join(users, ",")});
+      table.AddRow({name, ShortId(image.value("id", "")), HumanSize(size), shared, created,
+                    Join(users, ",")});
     }
   }
   table.Flush(inv.out());
@@ -299,6 +579,37 @@ int RunRemove(Invocation& inv) {
   return rc;
 }
 
+int RunPrune(Invocation& inv) {
+  if (!inv.flags.args.empty()) return inv.Fail("unexpected argument: " + inv.flags.args.front());
+  const bool all = inv.flags.Bool("all");
+  if (!inv.flags.Bool("force")) {
+    inv.out() << "WARNING! This will remove "
+              << (all ? "all images without at least one sandbox or template using them"
+                      : "all dangling images")
+              << ".\nAre you sure you want to continue? [y/N] " << std::flush;
+    Result<std::optional<std::string>> answer = ReadLine(inv.env.stdin_fd);
+    if (!answer.ok()) return inv.Fail(answer.status().message());
+    if (!answer->has_value()) inv.out() << "\n";  // end of input: the cursor is after the prompt
+    if (!answer->has_value() || !IsYes(**answer)) return 0;
+  }
+  std::vector<std::pair<std::string, std::string>> q;
+  if (all) q.emplace_back("all", "true");
+  Result<Json> report = inv.client.PostJson(std::string(kImagesPath) + "/prune" + QueryString(q));
+  if (!report.ok()) return inv.FailRequest(report.status());
+  std::string deleted;
+  for (const auto& image : api::Field(*report, "deleted")) {
+    for (const auto& name : api::Field(image, "names")) {
+      if (name.is_string()) deleted += "untagged: " + name.get<std::string>() + "\n";
+    }
+    deleted += "deleted: " + api::StringField(image, "id") + "\n";
+  }
+  if (!deleted.empty()) inv.out() << "Deleted Images:\n" << deleted << "\n";
+  const Json& reclaimed = api::Field(*report, "spaceReclaimed");
+  inv.out() << "Total reclaimed space: "
+            << HumanSize(reclaimed.is_number_integer() ? reclaimed.get<int64_t>() : 0) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 std::vector<Verb> ImageVerbs() {
@@ -321,10 +632,32 @@ Usage:
 )",
            {{"name", 0, FlagType::kString, "", "Name for the imported image."}},
            RunImport},
+      Verb{"image pull",
+           "Pull an image from a registry",
+           R"(Pull an image from a registry into sbxd's local store. sbxd downloads it
+(layers it already has are not downloaded again), verifies every blob's
+digest and unpacks it; this command shows the progress as it goes.
+
+References are normalised as Docker does: busybox is
+docker.io/library/busybox:latest. Private registries need `sbx login` first.
+
+On a terminal the progress is redrawn in place; otherwise a line is printed
+for each layer that changes state. The image's full name is printed last;
+with -q only the name is printed.
+
+Examples:
+  sbx image pull busybox
+  sbx image pull -q 127.0.0.1:5000/team/tool:1.2
+
+Usage:
+  sbx image pull REF [-q] [options]
+)",
+           {{"quiet", 'q', FlagType::kBool, "", "Print only the image's name."}},
+           RunPull},
       Verb{"image ls",
            "List the images in the local store",
-           R"(List the images in sbxd's local store: name, short ID, unpacked size, age,
-and the sandboxes that use it.
+           R"(List the images in sbxd's local store: name, short ID, unpacked size, the
+bytes of layers shared with other images, age, and the sandboxes that use it.
 
 Examples:
   sbx image ls
@@ -347,6 +680,23 @@ Usage:
 )",
            {},
            RunRemove},
+      Verb{"image prune",
+           "Remove unused images from the local store",
+           R"(Remove dangling images (images without a name that no sandbox or sandbox
+template uses) from sbxd's local store, with the layers no other image
+needs. With -a, remove every image that no sandbox or sandbox template uses.
+Asks for confirmation unless -f is given.
+
+Examples:
+  sbx image prune
+  sbx image prune -a -f
+
+Usage:
+  sbx image prune [-a] [-f] [options]
+)",
+           {{"all", 'a', FlagType::kBool, "", "Remove all unused images, not only dangling ones."},
+            {"force", 'f', FlagType::kBool, "", "Do not ask for confirmation."}},
+           RunPrune},
   };
 }
 

@@ -38,6 +38,9 @@ struct Env {
   int stdin_fd = 0;
   int stdout_fd = 1;
   int stderr_fd = 2;
+  // Whether stdout is a terminal: `image pull` then redraws its progress in
+  // place instead of logging state changes. main() sets it; tests choose.
+  bool stdout_is_terminal = false;
   std::string socket_env;        // $SBX_SOCKET, empty if unset
   const Clock* clock = nullptr;  // nullptr: the system clock
 };
@@ -116,7 +119,9 @@ Verb ExecVerb();
 Verb LogsVerb();
 Verb PortForwardVerb();
 Verb ScaleVerb();
-std::vector<Verb> ImageVerbs();  // "image import", "image ls", "image rm"
+// "image import", "image pull", "image ls", "image rm", "image prune"
+std::vector<Verb> ImageVerbs();
+std::vector<Verb> LoginVerbs();  // "login", "logout"
 Verb VersionVerb();
 
 // ---- Pieces of verbs that tests reach directly ----

@@ -1,4 +1,6 @@
 // The sbx executable: the process around cli::Main.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <string>
@@ -13,5 +15,6 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   sbx::cli::Env env;
   if (const char* s = std::getenv("SBX_SOCKET")) env.socket_env = s;
+  env.stdout_is_terminal = ::isatty(env.stdout_fd) == 1;
   return sbx::cli::Main(args, env);
 }

@@ -5,24 +5,11 @@
 
 #include "api/decode.h"
 #include "cli/commands.h"
+#include "cli/prompt.h"
 #include "common/fs.h"
 
 namespace sbx::cli {
 namespace {
-
-Result<std::string> ReadAllFd(int fd) {
-  std::string out;
-  char buf[64 * 1024];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("read standard input", errno);
-    }
-    if (n == 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-  }
-}
 
 bool IsManifestFile(std::string_view name) {
   return name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json");
@@ -40,7 +27,7 @@ Result<std::vector<Manifest>> ReadManifests(const std::vector<std::string>& path
   std::vector<Manifest> out;
   for (const std::string& path : paths) {
     if (path == "-") {
-      SBX_ASSIGN_OR_RETURN(std::string text, ReadAllFd(stdin_fd));
+      SBX_ASSIGN_OR_RETURN(std::string text, ReadAll(stdin_fd));
       SBX_RETURN_IF_ERROR(AddDocuments(text, "STDIN", &out));
       continue;
     }
