@@ -30,7 +30,7 @@ fi
 "$SBX" version
 
 echo "== importing a busybox image built from the host's busybox-static"
-scripts/make-busybox-image.sh "$DEMO/busybox.tar" demo/busybox:latest --format oci-tar
+scripts/make-busybox-image.sh "$DEMO/busybox.tar" demo/busybox:1 --format oci-tar
 "$SBX" image import "$DEMO/busybox.tar"
 "$SBX" image ls
 

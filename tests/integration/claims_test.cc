@@ -260,8 +260,8 @@ TEST_F(ClaimsTest, ReadmeExamplesWork) {
   auto example = [](const std::string& file) {
     auto read = ReadFile(Daemon::SourceDir() + "/examples/" + file);
     std::string text = read.ok() ? *read : "";
-    for (size_t at; (at = text.find("demo/busybox:latest")) != std::string::npos;) {
-      text.replace(at, std::string("demo/busybox:latest").size(), kTestImage);
+    for (size_t at; (at = text.find("demo/busybox:1")) != std::string::npos;) {
+      text.replace(at, std::string("demo/busybox:1").size(), kTestImage);
     }
     return text;
   };
