@@ -299,6 +299,23 @@ TEST_F(PullTest, TokenAuthAnonymousForPublicAndCredentialsForPrivateRepositories
   EXPECT_TRUE(asked_as_user);
   EXPECT_TRUE(Client(reg)->CheckLogin(reg.host(), cred).ok());
   EXPECT_FALSE(Client(reg)->CheckLogin(reg.host(), {o.username, "wrong", ""}).ok());
+
+  // An identity token (config.json "identitytoken", or a credential helper's
+  // "<token>" answer) is an OAuth2 refresh token.
+  store_ = nullptr;
+  ASSERT_TRUE(RemoveAll(tmp_.Sub("store")).ok());
+  SetUp();
+  const_cast<testing::TokenServer*>(reg.token_server())->ClearRequests();
+  RegistryCredential identity{"", "", std::string(testing::kTestRefreshToken)};
+  auto with_token = Pull(*Client(reg, identity), reg.host() + "/private/app:1");
+  ASSERT_TRUE(with_token.ok()) << with_token.status().ToString();
+  ASSERT_FALSE(reg.token_server()->requests().empty());
+  EXPECT_EQ(reg.token_server()->requests()[0].user, o.username);
+  EXPECT_THAT(reg.token_server()->requests()[0].scopes, ElementsAre("repository:private/app:pull"));
+  RegistryCredential stale{"", "", "not-a-valid-refresh-token"};
+  auto refused = Pull(*Client(reg, stale), reg.host() + "/private/app:2");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), Not(HasSubstr("not-a-valid-refresh-token")));
 }
 
 TEST_F(PullTest, ConcurrentPullsOfOneReferenceShareOneDownload) {

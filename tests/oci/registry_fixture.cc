@@ -584,6 +584,7 @@ void TokenServer::Impl::Handle(int fd) {
     record.target = std::string(request_line.substr(sp1 + 1, sp2 - sp1 - 1));
   }
   std::string authorization;
+  size_t content_length = 0;
   for (std::string_view rest = head.substr(std::min(head.size(), request_line.size() + 2));
        !rest.empty();) {
     size_t eol = rest.find("\r\n");
@@ -594,6 +595,18 @@ void TokenServer::Impl::Handle(int fd) {
       authorization = Trim(line.substr(colon + 1));
       record.authorization = true;
     }
+    if (colon != std::string_view::npos &&
+        Lower(Trim(line.substr(0, colon))) == "content-length") {
+      content_length = std::strtoul(std::string(Trim(line.substr(colon + 1))).c_str(), nullptr, 10);
+    }
+  }
+  // The body of a POST (the OAuth2 form), after the head.
+  std::string form = in.substr(std::min(in.size(), in.find("\r\n\r\n") + 4));
+  while (form.size() < content_length && form.size() < 64 * 1024) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    form.append(buf, static_cast<size_t>(n));
   }
   size_t qmark = record.target.find('?');
   std::string path = record.target.substr(0, qmark);
@@ -602,7 +615,23 @@ void TokenServer::Impl::Handle(int fd) {
 
   std::string body;
   std::string extra_headers;
-  if (method != "GET") {
+  if (method == "POST" && path == "/token") {
+    // OAuth2 refresh-token grant, as clients holding an identity token use.
+    record.scopes = SplitScopes(QueryValues(form, "scope"));
+    std::vector<std::string> grant = QueryValues(form, "grant_type");
+    std::vector<std::string> refresh = QueryValues(form, "refresh_token");
+    if (grant.size() == 1 && grant[0] == "refresh_token" && refresh.size() == 1 &&
+        refresh[0] == kTestRefreshToken) {
+      record.user = username;
+      record.authorization = true;
+      std::string token = Mint(record.user, GrantAccess(record.scopes, true));
+      record.status = 200;
+      body = Json{{"access_token", token}, {"expires_in", 300}}.dump();
+    } else {
+      record.status = 401;
+      body = R"({"error":"invalid_grant"})";
+    }
+  } else if (method != "GET") {
     record.status = 405;
   } else if (path != "/token") {
     record.status = 404;

@@ -95,6 +95,9 @@ struct RegistryOptions {
 };
 
 inline constexpr std::string_view kTestRegistryService = "sbx-test-registry";
+// The identity token the TokenServer takes (POST /token, grant_type
+// refresh_token) as the configured user.
+inline constexpr std::string_view kTestRefreshToken = "sbx-test-identity-token";
 inline constexpr std::string_view kTestTokenIssuer = "sbx-test-issuer";
 
 class TestRegistry {
