@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/log.h"
 #include "common/random.h"
 
 namespace sbx {
@@ -86,6 +87,12 @@ int RemoveEntry(const char* p, const struct stat*, int, struct FTW*) {
   return ::remove(p) == 0 || errno == ENOENT ? 0 : -1;
 }
 }  // namespace
+
+ScopedRemoveAll::~ScopedRemoveAll() {
+  if (Status s = RemoveAll(path_); !s.ok()) {
+    SBX_LOG(kWarning) << what_ << ": clean up " << path_ << ": " << s.ToString();
+  }
+}
 
 Status RemoveAll(const std::string& path) {
   struct stat st;

@@ -47,6 +47,20 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, int mode 
 Status MakeDirs(const std::string& path, int mode = 0755);
 // Removes a file or a whole tree; a missing path is not an error.
 Status RemoveAll(const std::string& path);
+
+// Removes a directory tree when it goes out of scope (staging areas); a
+// failure is logged as a warning naming `what`.
+class ScopedRemoveAll {
+ public:
+  ScopedRemoveAll(std::string path, std::string what)
+      : path_(std::move(path)), what_(std::move(what)) {}
+  ~ScopedRemoveAll();
+  ScopedRemoveAll(const ScopedRemoveAll&) = delete;
+  ScopedRemoveAll& operator=(const ScopedRemoveAll&) = delete;
+
+ private:
+  std::string path_, what_;
+};
 bool PathExists(const std::string& path);
 bool IsDirectory(const std::string& path);
 // Names in a directory (no "." or ".."), sorted.

@@ -23,21 +23,6 @@ constexpr auto kProgressInterval = std::chrono::milliseconds(200);
 
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
-class ScopedRemoveDir {
- public:
-  explicit ScopedRemoveDir(std::string path) : path_(std::move(path)) {}
-  ~ScopedRemoveDir() {
-    if (Status s = RemoveAll(path_); !s.ok()) {
-      SBX_LOG(kWarning) << "image pull: clean up " << path_ << ": " << s.ToString();
-    }
-  }
-  ScopedRemoveDir(const ScopedRemoveDir&) = delete;
-  ScopedRemoveDir& operator=(const ScopedRemoveDir&) = delete;
-
- private:
-  std::string path_;
-};
-
 }  // namespace
 
 std::string_view PhaseName(PullProgress::Phase phase) {
@@ -139,7 +124,7 @@ Result<ImageRecord> ImagePuller::DoPull(const ImageReference& ref, InFlight& fli
   };
   set_phase(PullProgress::Phase::kResolving);
   SBX_ASSIGN_OR_RETURN(std::string staging, store_.NewStagingDir("pull"));
-  ScopedRemoveDir cleanup(staging);
+  ScopedRemoveAll cleanup(staging, "image pull");
 
   std::vector<StagedBlob> documents;  // index, manifest, config: written to staging
   auto stage_bytes = [&](const std::string& digest, const std::string& body) -> Result<StagedBlob> {

@@ -35,23 +35,6 @@ constexpr std::string_view kMountPoints[] = {"proc", "sys", "dev", "tmp", "etc"}
 
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
-// Removes a directory tree when it goes out of scope (staging areas).
-class ScopedRemove {
- public:
-  explicit ScopedRemove(std::string path) : path_(std::move(path)) {}
-  ~ScopedRemove() {
-    Status s = RemoveAll(path_);
-    if (!s.ok()) {
-      SBX_LOG(kWarning) << "image store: clean up " << path_ << ": " << s.ToString();
-    }
-  }
-  ScopedRemove(const ScopedRemove&) = delete;
-  ScopedRemove& operator=(const ScopedRemove&) = delete;
-
- private:
-  std::string path_;
-};
-
 Status EnsureMountPoints(const std::string& rootfs) {
   UniqueFd root(::open(rootfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root.valid()) return ErrnoStatus("open " + rootfs, errno);
@@ -295,7 +278,7 @@ Result<std::vector<ImageRecord>> ImageStore::Import(const std::string& path,
   }
 
   std::string staging = JoinPath(root_, "tmp/import-" + RandomHex(8));
-  ScopedRemove cleanup(staging);
+  ScopedRemoveAll cleanup(staging, "image store");
   std::string staged_blobs = JoinPath(staging, "blobs");
   if (Status s = MakeDirs(staged_blobs, 0700); !s.ok()) return fail(s);
   SourceOptions options;
