@@ -107,6 +107,13 @@ void ClaimController::Stop() {
   queue_.reset();
 }
 
+void ClaimController::SetOptions(std::chrono::milliseconds warm_wait,
+                                 std::vector<std::string> allowed_label_domains) {
+  std::lock_guard<std::mutex> l(options_mu_);
+  options_.warm_wait = warm_wait;
+  options_.allowed_label_domains = std::move(allowed_label_domains);
+}
+
 void ClaimController::Enqueue(const std::string& key) {
   if (queue_) queue_->Add(key);
 }
@@ -280,7 +287,14 @@ Status ClaimController::Bind(Pass& p) {
     p.RequeueIn(kMissingRetry);
     return WriteStatus(p);
   }
-  if (auto r = api::ValidateAdditionalPodMetadata(p.claim, *tmpl, options_.allowed_label_domains)) {
+  std::chrono::milliseconds warm_wait;
+  std::vector<std::string> allowed_label_domains;
+  {
+    std::lock_guard<std::mutex> l(options_mu_);
+    warm_wait = options_.warm_wait;
+    allowed_label_domains = options_.allowed_label_domains;
+  }
+  if (auto r = api::ValidateAdditionalPodMetadata(p.claim, *tmpl, allowed_label_domains)) {
     return Reject(p, r->reason, r->message);
   }
   if (!api::ClaimNeedsColdStart(p.claim)) {
@@ -290,11 +304,11 @@ Status ClaimController::Bind(Pass& p) {
                    ? std::chrono::duration_cast<std::chrono::milliseconds>(
                          p.now - *p.claim.metadata.creation_timestamp)
                    : std::chrono::milliseconds(0);
-    if (api::WarmPoolSpecOf(*pool).replicas > 0 && age < options_.warm_wait) {
+    if (api::WarmPoolSpecOf(*pool).replicas > 0 && age < warm_wait) {
       WaitForPool(p.PoolKey(), p.key, true);
       p.SetReady(api::kConditionFalse, api::kReasonSandboxCreatePending,
                  "waiting for a Ready sandbox from warm pool \"" + p.PoolName() + "\"");
-      p.RequeueIn(options_.warm_wait - age);
+      p.RequeueIn(warm_wait - age);
       return WriteStatus(p);
     }
   }

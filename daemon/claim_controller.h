@@ -61,6 +61,10 @@ class ClaimController {
   void Start();
   void Stop();
   void Enqueue(const std::string& key);
+  // Replaces warm_wait and allowed_label_domains (configuration reload); the
+  // next reconcile of each claim uses them.
+  void SetOptions(std::chrono::milliseconds warm_wait,
+                  std::vector<std::string> allowed_label_domains);
 
  private:
   struct Pass;
@@ -86,7 +90,8 @@ class ClaimController {
   store::Store& store_;
   SandboxIndex& index_;
   const Clock& clock_;
-  ClaimOptions options_;
+  std::mutex options_mu_;
+  ClaimOptions options_;  // warm_wait, allowed_label_domains guarded by options_mu_
 
   std::mutex mu_;
   std::set<std::string> reserved_;                               // member uids being adopted

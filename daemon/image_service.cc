@@ -119,7 +119,9 @@ ImageService::ImageService(oci::ImageStore& images, oci::ImagePuller& puller, st
       clock_(clock),
       options_(options),
       on_pulled_(std::move(on_pulled)) {
-  if (options_.gc_high_percent < 100) gc_thread_ = std::thread([this] { GcLoop(); });
+  gc_high_ = options_.gc_high_percent;
+  gc_low_ = options_.gc_low_percent;
+  gc_thread_ = std::thread([this] { GcLoop(); });
 }
 
 ImageService::~ImageService() {
@@ -243,7 +245,8 @@ void ImageService::StartPull(const std::string& image) {
   threads_.emplace_back(finished, std::thread([this, image, finished] {
     Result<oci::ImageRecord> r = puller_.Pull(image);
     if (!r.ok()) {
-      SBX_LOG(kWarning) << "image pull " << image << ": " << r.status().message();
+      SBX_LOG(kWarning).With("image", image)
+          << "image pull " << image << ": " << r.status().message();
     }
     std::vector<std::string> waiting;
     {
@@ -282,11 +285,23 @@ Result<std::vector<oci::ImageRecord>> ImageService::Prune(bool all) {
   });
 }
 
+void ImageService::SetGcThresholds(int high_percent, int low_percent) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    gc_high_ = high_percent;
+    gc_low_ = low_percent;
+    gc_kick_ = true;
+  }
+  cv_.notify_all();
+}
+
 void ImageService::CollectIfFull() {
+  const int high = gc_high_, low = gc_low_;
+  if (high >= 100) return;
   auto usage = DiskUsagePercent(images_.root());
-  if (!usage || *usage <= options_.gc_high_percent) return;
-  SBX_LOG(kInfo) << "image collection: disk " << static_cast<int>(*usage) << "% used (high "
-                 << options_.gc_high_percent << "%, low " << options_.gc_low_percent << "%)";
+  if (!usage || *usage <= high) return;
+  SBX_LOG(kInfo) << "image collection: disk " << static_cast<int>(*usage) << "% used (high " << high
+                 << "%, low " << low << "%)";
   ImagesInUse in_use = FindImagesInUse(store_, images_);
   std::vector<oci::ImageRecord> candidates;
   for (const oci::ImageRecord& r : images_.List()) {
@@ -298,14 +313,14 @@ void ImageService::CollectIfFull() {
             });
   for (const oci::ImageRecord& victim : candidates) {
     auto now_usage = DiskUsagePercent(images_.root());
-    if (!now_usage || *now_usage <= options_.gc_low_percent) break;
+    if (!now_usage || *now_usage <= low) break;
     auto removed = images_.Prune([&](const oci::ImageRecord& r) { return r.id == victim.id; });
     if (!removed.ok()) {
       SBX_LOG(kWarning) << "image collection: " << removed.status().message();
       break;
     }
   }
-  if (auto after = DiskUsagePercent(images_.root()); after && *after > options_.gc_low_percent) {
+  if (auto after = DiskUsagePercent(images_.root()); after && *after > low) {
     SBX_LOG(kWarning) << "image collection: disk still " << static_cast<int>(*after)
                       << "% used; the remaining images are in use";
   }

@@ -110,6 +110,9 @@ class ImageService {
   Result<std::vector<oci::ImageRecord>> Prune(bool all);
   // One round of automatic collection (also run by the background thread).
   void CollectIfFull();
+  // Changes the automatic collection thresholds (configuration reload) and
+  // looks at the disk at once.
+  void SetGcThresholds(int high_percent, int low_percent);
 
  private:
   struct Pull;   // one pull in progress or finished, shared by its owners
@@ -127,7 +130,9 @@ class ImageService {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  bool gc_kick_ = false;  // a pull ended: look at the disk now
+  bool gc_kick_ = false;
+  // The thresholds in force (SetGcThresholds); options_ holds the first ones.
+  std::atomic<int> gc_high_{85}, gc_low_{80};           // a pull ended: look at the disk now
   std::map<std::string, std::shared_ptr<Pull>> pulls_;  // by image as written
   std::map<std::string, Owner> owners_;                 // by uid + "\n" + image
   // Pull threads, each with the flag it sets as its last act.

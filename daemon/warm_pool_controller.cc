@@ -87,6 +87,18 @@ void WarmPoolController::OnSandbox(const SandboxSummary* old, const SandboxSumma
   for (const auto& key : starved) Enqueue(key);
 }
 
+void WarmPoolController::SetLimits(size_t max_starting, std::chrono::milliseconds readiness_grace) {
+  std::set<std::string> starved;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    options_.max_starting = max_starting;
+    options_.readiness_grace = readiness_grace;
+    starved.swap(starved_);
+  }
+  // Pools waiting for a start slot may have one now.
+  for (const auto& key : starved) Enqueue(key);
+}
+
 void WarmPoolController::EnqueuePoolsOfTemplate(const std::string& ns,
                                                 const std::string& template_name) {
   store::ListOptions opts;
@@ -176,9 +188,13 @@ Status WarmPoolController::ReconcilePool(const api::Object& pool) {
   const std::string ref_hash = api::NameHash(spec.template_name);
 
   PoolState st;
+  std::chrono::milliseconds readiness_grace;
+  size_t max_starting;
   {
     std::lock_guard<std::mutex> l(mu_);
     st = state_[pool.metadata.uid];
+    readiness_grace = options_.readiness_grace;
+    max_starting = options_.max_starting;
   }
   auto remove = [&](size_t i) {
     terminating.push_back(active[i]);
@@ -218,17 +234,17 @@ Status WarmPoolController::ReconcilePool(const api::Object& pool) {
   for (size_t i = 0; i < active.size();) {
     const SandboxSummary& m = *active[i];
     bool stale = m.template_hash != hash || m.template_ref_hash != ref_hash;
-    if (!m.ready && now - m.created >= options_.readiness_grace) {
+    if (!m.ready && now - m.created >= readiness_grace) {
       Event(pool, "Warning", kNotProgressing,
             "member " + m.name + " was not Ready after " +
-                std::to_string(options_.readiness_grace.count() / 1000) + "s; replacing it");
+                std::to_string(readiness_grace.count() / 1000) + "s; replacing it");
       SBX_RETURN_IF_ERROR(DeleteMember(m));
       remove(i);
     } else if (stale && spec.update_strategy == "Recreate") {
       SBX_RETURN_IF_ERROR(DeleteMember(m));
       remove(i);
     } else {
-      if (!m.ready) requeue(m.created + options_.readiness_grace);
+      if (!m.ready) requeue(m.created + readiness_grace);
       ++i;
     }
   }
@@ -258,7 +274,7 @@ Status WarmPoolController::ReconcilePool(const api::Object& pool) {
     requeue(st.backoff_until);
   } else if (deficit > 0) {
     size_t starting = index_.StartingPoolMembers();
-    int64_t budget = static_cast<int64_t>(options_.max_starting) - static_cast<int64_t>(starting);
+    int64_t budget = static_cast<int64_t>(max_starting) - static_cast<int64_t>(starting);
     // After a failure, one member at a time until one becomes Ready.
     if (st.failures > 0) {
       budget = std::min<int64_t>(

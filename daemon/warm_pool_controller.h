@@ -58,6 +58,9 @@ class WarmPoolController {
   void Start();
   void Stop();
   void Enqueue(const std::string& key);
+  // Replaces max_starting and readiness_grace (configuration reload); the
+  // next reconcile of each pool uses them.
+  void SetLimits(size_t max_starting, std::chrono::milliseconds readiness_grace);
 
  private:
   struct PoolState {
@@ -80,7 +83,7 @@ class WarmPoolController {
   store::Store& store_;
   SandboxIndex& index_;
   const Clock& clock_;
-  WarmPoolOptions options_;
+  WarmPoolOptions options_;  // max_starting, readiness_grace guarded by mu_
 
   std::mutex mu_;
   std::map<std::string, PoolState> state_;  // by pool uid

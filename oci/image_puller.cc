@@ -67,6 +67,7 @@ ImagePuller::ImagePuller(ImageStore& store, RegistryClient& client, PullerOption
     options_.variant = HostVariant();
   }
   options_.parallel_layers = std::max(1, options_.parallel_layers);
+  parallel_layers_ = options_.parallel_layers;
 }
 
 ImagePuller::~ImagePuller() = default;
@@ -113,6 +114,8 @@ Result<ImageRecord> ImagePuller::Pull(const std::string& reference, const PullOb
   flight->cv.notify_all();
   return result;
 }
+
+void ImagePuller::SetParallelLayers(int n) { parallel_layers_ = std::max(1, n); }
 
 Result<ImageRecord> ImagePuller::DoPull(const ImageReference& ref, InFlight& flight) {
   auto set_phase = [&](PullProgress::Phase phase) {
@@ -246,7 +249,8 @@ Result<ImageRecord> ImagePuller::DoPull(const ImageReference& ref, InFlight& fli
       }
     }
   };
-  size_t n_threads = std::min<size_t>(static_cast<size_t>(options_.parallel_layers), to_fetch.size());
+  size_t n_threads =
+      std::min<size_t>(static_cast<size_t>(parallel_layers_.load()), to_fetch.size());
   std::vector<std::thread> threads;
   for (size_t t = 1; t < n_threads; ++t) threads.emplace_back(worker);
   if (n_threads > 0) worker();

@@ -16,6 +16,7 @@
 #ifndef SBX_OCI_IMAGE_PULLER_H_
 #define SBX_OCI_IMAGE_PULLER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -68,6 +69,8 @@ class ImagePuller {
   // the stored image after it. Errors name the reference; a reference that
   // does not parse is InvalidArgument.
   Result<ImageRecord> Pull(const std::string& reference, const PullObserver& observer = nullptr);
+  // Layers fetched at once by pulls that start from now on (at least 1).
+  void SetParallelLayers(int n);
 
  private:
   struct InFlight;
@@ -76,6 +79,7 @@ class ImagePuller {
   ImageStore& store_;
   RegistryClient& client_;
   PullerOptions options_;
+  std::atomic<int> parallel_layers_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<InFlight>> in_flight_;  // by normalised reference
 };

@@ -285,7 +285,7 @@ bool Transient(const HttpResponse& r) {
 // --- settings --------------------------------------------------------------
 
 Result<RegistrySettings> RegistrySettings::Parse(std::string_view text,
-                                                 const std::string& source_name) {
+                                                 const std::string& source_name, bool other_keys) {
   toml::table root;
   try {
     root = toml::parse(text, source_name);
@@ -300,6 +300,7 @@ Result<RegistrySettings> RegistrySettings::Parse(std::string_view text,
   for (const auto& [top_key, top] : root) {
     std::string top_name(top_key.str());
     if (top_name != "registry") {
+      if (other_keys) continue;
       return InvalidArgument(at(top, top_name) + ": unknown key (want [registry.\"host\"])");
     }
     const toml::table* hosts = top.as_table();
@@ -381,7 +382,7 @@ RegistryHostSettings RegistrySettings::For(const std::string& registry) const {
 // --- client ----------------------------------------------------------------
 
 struct RegistryClient::Impl {
-  RegistrySettings settings;
+  RegistrySettings settings;  // guarded by mu
   CredentialLookup credentials;
 
   struct CachedAuth {
@@ -413,6 +414,11 @@ struct RegistryClient::Impl {
 std::vector<Endpoint> RegistryClient::Impl::Endpoints(const std::string& registry,
                                                       bool with_mirrors) {
   std::vector<Endpoint> out;
+  RegistrySettings settings;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    settings = this->settings;
+  }
   RegistryHostSettings own = settings.For(registry);
   if (with_mirrors) {
     for (const std::string& m : own.mirrors) {
@@ -615,6 +621,15 @@ RegistryClient::RegistryClient(RegistrySettings settings, CredentialLookup crede
 }
 
 RegistryClient::~RegistryClient() = default;
+
+void RegistryClient::SetSettings(RegistrySettings settings) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  impl_->settings = std::move(settings);
+  // A registry's answering base (https or the http fallback) and its auth
+  // challenge may change with its settings.
+  impl_->bases.clear();
+  impl_->challenges.clear();
+}
 
 namespace {
 

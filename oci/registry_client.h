@@ -66,8 +66,12 @@ struct RegistrySettings {
 
   // A missing file gives no settings.
   static Result<RegistrySettings> Load(const std::string& path);
-  static Result<RegistrySettings> Parse(std::string_view toml, const std::string& source_name);
+  // other_keys: top-level keys other than "registry" are left to the caller
+  // (sbxd.toml holds these tables among its own settings).
+  static Result<RegistrySettings> Parse(std::string_view toml, const std::string& source_name,
+                                        bool other_keys = false);
   RegistryHostSettings For(const std::string& registry) const;
+  bool operator==(const RegistrySettings&) const = default;
 };
 
 // Where credentials come from: nullopt when the registry has none.
@@ -87,6 +91,9 @@ class RegistryClient {
  public:
   // credentials: may be empty (anonymous only).
   RegistryClient(RegistrySettings settings, CredentialLookup credentials);
+  // Replaces the settings (sbxd's configuration reload); pulls already
+  // under way keep the endpoints they started with.
+  void SetSettings(RegistrySettings settings);
   ~RegistryClient();
   RegistryClient(const RegistryClient&) = delete;
   RegistryClient& operator=(const RegistryClient&) = delete;
