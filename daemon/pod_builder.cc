@@ -101,6 +101,17 @@ Result<PodLaunch> PodBuilder::BuildPod(const api::Sandbox& sb, const std::string
     }
     network = it->second;
   }
+  bool runsc_debug = false;
+  if (auto it = annotations.find(kRunscDebugAnnotation); it != annotations.end()) {
+    if (it->second != "true" && it->second != "false") {
+      Status bad = InvalidArgument(std::string("spec.podTemplate.metadata.annotations[") +
+                                   kRunscDebugAnnotation + "]: \"" + it->second +
+                                   "\" is not \"true\" or \"false\"");
+      *failure = {"CreateContainerConfigError", bad};
+      return bad;
+    }
+    runsc_debug = it->second == "true";
+  }
   std::string resolv_conf;
   if (network == "sandbox" && settings_.dns) {
     auto rc = PodResolvConf(pod_spec, settings_.cluster_dns, settings_.upstream_dns, "spec.podTemplate.spec");
@@ -149,6 +160,9 @@ Result<PodLaunch> PodBuilder::BuildPod(const api::Sandbox& sb, const std::string
   launch.resources = *resources;
   launch.annotations = volumes->annotations;
   launch.network = network == "sandbox";
+  launch.namespace_ = sb.metadata.namespace_;
+  launch.name = sb.metadata.name;
+  launch.runsc_debug = runsc_debug;
   launch.ports = std::move(published);
   launch.resolv_conf = std::move(resolv_conf);
   if (launch.network) {

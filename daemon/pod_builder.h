@@ -47,6 +47,10 @@ struct PodSettings {
 
 // podTemplate.metadata.annotations key choosing a sandbox's network mode.
 inline constexpr char kNetworkAnnotation[] = "sbx.dev/network";
+// podTemplate.metadata.annotations key: "true" keeps runsc's debug logs of
+// the sandbox (RuntimeOptions::runsc_debug_log_dir) even when sbxd's setting
+// is off.
+inline constexpr char kRunscDebugAnnotation[] = "sbx.dev/runsc-debug";
 
 // runsc applies a container's seccomp profile (linux.seccomp) to the
 // container's processes but not to those started by `runsc exec`. So a

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 
 #include "api/object.h"
@@ -29,6 +30,18 @@ constexpr char kInitAnnotation[] = "sbx.dev/init-container";
 
 std::string CgroupPath(const std::string& id) { return "/" + std::string(kCgroupParent) + "/" + id; }
 
+// A path component from a pod's namespace, name and uid: Kubernetes names
+// and uids need no change, anything else cannot escape the base directory.
+std::string SafeFileName(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+    out += ok ? c : '-';
+  }
+  if (out.empty() || out == "." || out == "..") out = "-" + out;
+  return out;
+}
+
 bool NotExist(const oci::CommandResult& r) {
   return r.err.find("does not exist") != std::string::npos ||
          r.err.find("not found") != std::string::npos;
@@ -39,9 +52,13 @@ bool NotExist(const oci::CommandResult& r) {
 SandboxRuntime::SandboxRuntime(RuntimeOptions options, oci::CommandRunner& runner,
                                ExitCallback on_exit)
     : options_(std::move(options)),
-      runsc_(options_.runsc),
-      runsc_net_([this] {
+      runsc_([this] {
         oci::RunscConfig c = options_.runsc;
+        c.debug_log_dir_for = [this](std::string_view id) { return DebugLogDirFor(id); };
+        return c;
+      }()),
+      runsc_net_([this] {
+        oci::RunscConfig c = runsc_.config();
         c.network = "sandbox";
         return c;
       }()),
@@ -73,6 +90,12 @@ std::string SandboxRuntime::LogPath(const std::string& uid, const std::string& c
   return JoinPath(JoinPath(SandboxDir(uid), "logs"), container + ".log");
 }
 std::string SandboxRuntime::PodId(const std::string& uid) { return oci::ContainerIdFor(uid); }
+std::string SandboxRuntime::DefaultRunscDebugLogBase() const {
+  return JoinPath(JoinPath(options_.state_dir, "logs"), "runsc");
+}
+std::string SandboxRuntime::DebugLogRecordPath(const std::string& uid) const {
+  return JoinPath(SandboxDir(uid), "runsc-debug-log");
+}
 std::string SandboxRuntime::ContainerId(const std::string& uid, const std::string& container) {
   return oci::ContainerIdFor(uid + "/" + container);
 }
@@ -85,6 +108,41 @@ Result<oci::CommandResult> SandboxRuntime::RunRunsc(std::vector<std::string> arg
   spec.idle_priority = idle;
   spec.nice = nice;
   return runner_.Run(spec);
+}
+
+std::string SandboxRuntime::ChooseDebugLogDir(const std::string& uid,
+                                              const PodLaunch& launch) const {
+  std::string base = options_.runsc_debug_log_dir;
+  if (base.empty()) {
+    if (!launch.runsc_debug) return "";
+    base = DefaultRunscDebugLogBase();
+  }
+  std::string leaf = uid;
+  if (!launch.namespace_.empty() && !launch.name.empty()) {
+    leaf = launch.namespace_ + "_" + launch.name + "_" + uid;
+  }
+  return JoinPath(base, SafeFileName(leaf));
+}
+
+std::string SandboxRuntime::DebugLogDirFor(std::string_view id) const {
+  std::lock_guard<std::mutex> l(debug_mu_);
+  auto it = debug_logs_.find(id);
+  return it == debug_logs_.end() ? "" : it->second.dir;
+}
+
+std::string SandboxRuntime::RunscDebugLogDir(const std::string& uid) const {
+  return DebugLogDirFor(PodId(uid));
+}
+
+void SandboxRuntime::SetDebugLogDir(const std::string& uid, const std::string& id,
+                                    const std::string& dir) {
+  std::lock_guard<std::mutex> l(debug_mu_);
+  debug_logs_[id] = DebugLog{uid, dir};
+}
+
+void SandboxRuntime::ForgetDebugLogDirs(const std::string& uid) {
+  std::lock_guard<std::mutex> l(debug_mu_);
+  std::erase_if(debug_logs_, [&uid](const auto& entry) { return entry.second.uid == uid; });
 }
 
 bool SandboxRuntime::Background(const std::string& uid) const {
@@ -163,6 +221,20 @@ Status SandboxRuntime::StartPod(const std::string& uid, const PodLaunch& launch)
   const std::string id = PodId(uid);
   const std::string bundle = BundleDir(uid);
   SBX_RETURN_IF_ERROR(MakeDirs(JoinPath(SandboxDir(uid), "logs"), 0700));
+
+  // runsc debug logs: chosen for this boot of the pod, before its first
+  // runsc command, and recorded for Recover.
+  const std::string debug_dir = ChooseDebugLogDir(uid, launch);
+  ForgetDebugLogDirs(uid);
+  if (!debug_dir.empty()) {
+    if (Status s = MakeDirs(debug_dir, 0700); !s.ok()) {
+      return s.Annotate("start sandbox " + id + ": runsc debug log directory");
+    }
+    SBX_RETURN_IF_ERROR(WriteFileAtomic(DebugLogRecordPath(uid), debug_dir + "\n", 0600));
+    SetDebugLogDir(uid, id, debug_dir);
+  } else {
+    (void)RemoveAll(DebugLogRecordPath(uid));
+  }
 
   oci::BundleSpec bs;
   bs.rootfs = JoinPath(JoinPath(options_.state_dir, "pause"), "rootfs");
@@ -249,6 +321,7 @@ Status SandboxRuntime::StartPod(const std::string& uid, const PodLaunch& launch)
     run.started_at = std::chrono::system_clock::now();
     run.background = launch.background;
     run.ips = net.ips;
+    run.runsc_debug_log_dir = debug_dir;
     pods_[uid] = run;
   }
   WatchPod(uid, id, pid, /*adopted=*/false);
@@ -287,6 +360,8 @@ Status SandboxRuntime::StartContainer(const std::string& uid, const ContainerLau
     }
     if (c != it->second.containers.end()) it->second.containers.erase(c);
   }
+  // The container's runsc commands log where the pod's do.
+  if (std::string dir = RunscDebugLogDir(uid); !dir.empty()) SetDebugLogDir(uid, id, dir);
   // Never create over a taken id (runsc would orphan it): delete first.
   if (RunscKnows(id)) SBX_RETURN_IF_ERROR(DeleteContainer(id, /*force=*/true));
 
@@ -530,6 +605,7 @@ Status SandboxRuntime::Stop(const std::string& uid) {
   for (const auto& sub : sub_ids) (void)DeleteContainer(sub, /*force=*/true);
   Status s = DeleteContainer(id, /*force=*/true);
   if (!s.ok()) return s.Annotate("stop sandbox " + id);
+  ForgetDebugLogDirs(uid);
   if (options_.network != nullptr) {
     if (Status d = options_.network->Detach(id); !d.ok()) return d.Annotate("stop sandbox " + id);
   }
@@ -626,6 +702,13 @@ std::vector<int> SandboxRuntime::OrphanedCommands() const {
 Result<std::set<std::string>> SandboxRuntime::Recover(const std::set<std::string>& live_uids) {
   std::map<std::string, std::string> uid_by_pod;
   for (const auto& uid : live_uids) uid_by_pod[PodId(uid)] = uid;
+  // Pods keep the debug log directory chosen when they started.
+  for (const auto& uid : live_uids) {
+    auto record = ReadFile(DebugLogRecordPath(uid));
+    if (!record.ok()) continue;
+    std::string dir(Trim(*record));
+    if (!dir.empty()) SetDebugLogDir(uid, PodId(uid), dir);
+  }
 
   // A `runsc create` the earlier sbxd left running would finish after the
   // list below and leave a sandbox nobody knows. Let such commands finish
@@ -663,6 +746,7 @@ Result<std::set<std::string>> SandboxRuntime::Recover(const std::set<std::string
       run.sandbox_pid = st.pid;
       run.started_at = std::chrono::system_clock::now();
       run.adopted = true;
+      run.runsc_debug_log_dir = RunscDebugLogDir(it->second);
       if (options_.network != nullptr) {
         if (auto net = options_.network->Get(st.id); net.ok()) run.ips = net->ips;
       }
@@ -700,6 +784,11 @@ Result<std::set<std::string>> SandboxRuntime::Recover(const std::set<std::string
     auto name = st->annotations.find(kContainerNameAnnotation);
     std::string pod_id = sid == st->annotations.end() ? "" : sid->second;
     auto owner = uid_by_pod.find(pod_id);
+    if (owner != uid_by_pod.end()) {
+      if (std::string dir = RunscDebugLogDir(owner->second); !dir.empty()) {
+        SetDebugLogDir(owner->second, id, dir);
+      }
+    }
     if (owner != uid_by_pod.end() && adopted.count(owner->second) &&
         name != st->annotations.end() && ContainerId(owner->second, name->second) == id) {
       ContainerRun c;

@@ -18,6 +18,8 @@
 //   logs/<name>.log                stdout+stderr, opened O_APPEND and handed to
 //                                  `runsc start`, so the sandbox holds it
 //   volumes/                       pod-private volumes (daemon/volumes)
+//   runsc-debug-log                the pod's runsc debug log directory, if
+//                                  it has one (see below)
 // runsc state lives under run_dir/runsc (runsc --root); pause's rootfs is
 // state_dir/pause/rootfs.
 //
@@ -35,6 +37,20 @@
 // when it only watches warm pool members. on_exit(uid) runs after every recorded exit; the
 // controller then reads Get(uid).
 //
+// runsc debug logs. With RuntimeOptions::runsc_debug_log_dir set, or for a
+// pod whose PodLaunch::runsc_debug asks (then under the default base
+// state_dir/logs/runsc), every runsc command about the pod or one of its
+// containers — create (whose boot and gofer processes inherit it), start,
+// exec (also through runsc()), kill, delete, state, wait — carries
+// `--debug --debug-log=<base>/<namespace>_<name>_<uid>/` (just <uid> when
+// the launch names no namespace or name): one file per command
+// (runsc.log.<timestamp>.<command>.txt). `runsc list` carries none. The
+// choice is made at StartPod and recorded in the sandbox's directory, so
+// that a pod adopted by Recover keeps its directory whatever the daemon's
+// setting is now. The logs are kept after the pod is removed, for
+// post-mortems: the operator removes them. They grow with every command
+// (an exec probe adds a file per run).
+//
 // Thread-safe. Blocking: every method that calls runsc blocks the calling
 // worker thread (never call from the loop thread).
 #ifndef SBX_DAEMON_RUNTIME_H_
@@ -47,6 +63,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -78,6 +95,11 @@ struct RuntimeOptions {
   // container of a networked pod, unless the container mounts its own
   // there; empty: none (the image's file stays).
   std::string resolv_conf;
+  // Keep runsc's debug logs of every pod under this directory, one
+  // directory per pod (see above); empty: off, except for pods that ask
+  // (PodLaunch::runsc_debug), whose logs go under
+  // <state_dir>/logs/runsc. Never removed by sbxd.
+  std::string runsc_debug_log_dir;
 };
 
 // The pause after a relist whose `runsc list` took `took`: at least
@@ -107,6 +129,8 @@ struct PodRun {
   // Runs at idle CPU priority (PodLaunch::background) until Foreground.
   bool background = false;
   std::vector<std::string> ips;  // with PodLaunch::network
+  // Where runsc's debug logs of the pod go; empty: none.
+  std::string runsc_debug_log_dir;
   std::map<std::string, ContainerRun> containers;  // by container name
 };
 
@@ -130,6 +154,13 @@ struct PodLaunch {
   // The network policy binding (network_policy.h PolicyPod as JSON) the
   // firewall applies from the first packet; null: the daemon's defaults.
   api::Json policy;
+  // The Sandbox object's namespace and name, which name its runsc debug
+  // log directory; empty: the uid alone names it.
+  std::string namespace_, name;
+  // Keep runsc's debug logs of this pod even when the daemon's
+  // RuntimeOptions::runsc_debug_log_dir is off (annotation
+  // sbx.dev/runsc-debug: "true").
+  bool runsc_debug = false;
 };
 
 struct ContainerLaunch {
@@ -192,6 +223,12 @@ class SandboxRuntime {
   std::string ContainerBundleDir(const std::string& uid, const std::string& container) const;
   static std::string PodId(const std::string& uid);
   static std::string ContainerId(const std::string& uid, const std::string& container);
+  // Where runsc's debug logs of the pod go (no trailing slash); empty when
+  // it has none or is unknown.
+  std::string RunscDebugLogDir(const std::string& uid) const;
+  // The base of the debug log directories of pods that ask for them while
+  // runsc_debug_log_dir is off: <state_dir>/logs/runsc.
+  std::string DefaultRunscDebugLogBase() const;
 
   // The container's process (env, cwd, user, capabilities) from its bundle,
   // for exec.
@@ -209,6 +246,15 @@ class SandboxRuntime {
   Result<oci::Json> ReadContainerBundle(const std::string& uid, const std::string& container) const;
   Result<oci::CommandResult> RunRunsc(std::vector<std::string> argv, bool idle = false,
                                       int nice = 0);
+  // runsc debug logs: the directory a pod's launch asks for (empty: none);
+  // the directory of runsc container `id` (oci::RunscConfig::
+  // debug_log_dir_for); recording one for a container of pod `uid`;
+  // forgetting every container of the pod.
+  std::string ChooseDebugLogDir(const std::string& uid, const PodLaunch& launch) const;
+  std::string DebugLogDirFor(std::string_view id) const;
+  void SetDebugLogDir(const std::string& uid, const std::string& id, const std::string& dir);
+  void ForgetDebugLogDirs(const std::string& uid);
+  std::string DebugLogRecordPath(const std::string& uid) const;
   bool Background(const std::string& uid) const;
   std::vector<int> OrphanedCommands() const;
   Status PreparePauseRootfs();
@@ -227,6 +273,12 @@ class SandboxRuntime {
   void RemoveStaleCgroups(const std::set<std::string>& live_ids, const std::string& only = "");
 
   RuntimeOptions options_;
+  // Declared before the clients, whose debug_log_dir_for reads them.
+  struct DebugLog {
+    std::string uid, dir;
+  };
+  mutable std::mutex debug_mu_;
+  std::map<std::string, DebugLog, std::less<>> debug_logs_;  // by runsc container id
   oci::RunscClient runsc_;
   oci::RunscClient runsc_net_;  // runsc_ with --network=sandbox
   oci::CommandRunner& runner_;

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <cctype>
+#include <cstddef>
 #include <utility>
 
 #include "common/fs.h"
@@ -104,21 +105,27 @@ RunscClient::RunscClient(RunscConfig config) : config_(std::move(config)) {
   if (!config_.overlay2.empty()) global_flags_.push_back(Flag("overlay2", config_.overlay2));
   if (config_.ignore_cgroups) global_flags_.push_back("--ignore-cgroups");
   if (config_.oci_seccomp) global_flags_.push_back("--oci-seccomp");
-  if (!config_.debug_log_dir.empty()) {
-    global_flags_.push_back("--debug");
-    std::string dir = config_.debug_log_dir;
-    if (dir.back() != '/') dir += '/';  // a trailing slash makes runsc write one file per command
-    global_flags_.push_back(Flag("debug-log", dir));
-  }
+  extra_flags_at_ = global_flags_.size();
   for (const std::string& f : config_.extra_flags) global_flags_.push_back(f);
 }
 
-std::vector<std::string> RunscClient::Command(std::string_view subcommand,
+std::vector<std::string> RunscClient::Command(std::string_view subcommand, std::string_view id,
                                               std::string_view error_log) const {
   std::vector<std::string> argv;
-  argv.reserve(global_flags_.size() + 6);
+  argv.reserve(global_flags_.size() + 8);
   argv.push_back(config_.binary);
-  argv.insert(argv.end(), global_flags_.begin(), global_flags_.end());
+  const auto extra = global_flags_.begin() + static_cast<std::ptrdiff_t>(extra_flags_at_);
+  argv.insert(argv.end(), global_flags_.begin(), extra);
+  std::string debug_dir;
+  if (!id.empty() && config_.debug_log_dir_for) debug_dir = config_.debug_log_dir_for(id);
+  if (debug_dir.empty()) debug_dir = config_.debug_log_dir;
+  if (!debug_dir.empty()) {
+    argv.push_back("--debug");
+    // A trailing slash makes runsc write one file per command.
+    if (debug_dir.back() != '/') debug_dir += '/';
+    argv.push_back(Flag("debug-log", debug_dir));
+  }
+  argv.insert(argv.end(), extra, global_flags_.end());
   if (!error_log.empty()) {
     // --log only chooses where this invocation (and, for create, the
     // sandbox and gofer it starts) report errors; it is not container
@@ -138,7 +145,7 @@ std::vector<std::string> RunscClient::BundleCommand(std::string_view subcommand,
                                                     std::string_view id,
                                                     std::string_view bundle_dir,
                                                     std::string_view pid_file) const {
-  std::vector<std::string> argv = Command(subcommand, ErrorLogPath(bundle_dir));
+  std::vector<std::string> argv = Command(subcommand, id, ErrorLogPath(bundle_dir));
   argv.push_back(Flag("bundle", bundle_dir));
   if (!pid_file.empty()) argv.push_back(Flag("pid-file", pid_file));
   argv.emplace_back(id);
@@ -151,7 +158,7 @@ std::vector<std::string> RunscClient::Create(std::string_view id, std::string_vi
 }
 
 std::vector<std::string> RunscClient::Start(std::string_view id, std::string_view error_log) const {
-  std::vector<std::string> argv = Command("start", error_log);
+  std::vector<std::string> argv = Command("start", id, error_log);
   argv.emplace_back(id);
   return argv;
 }
@@ -162,7 +169,7 @@ std::vector<std::string> RunscClient::Run(std::string_view id, std::string_view 
 }
 
 std::vector<std::string> RunscClient::State(std::string_view id) const {
-  std::vector<std::string> argv = Command("state");
+  std::vector<std::string> argv = Command("state", id);
   argv.emplace_back(id);
   return argv;
 }
@@ -174,7 +181,7 @@ std::vector<std::string> RunscClient::List() const {
 }
 
 std::vector<std::string> RunscClient::Kill(std::string_view id, int signal, bool all) const {
-  std::vector<std::string> argv = Command("kill");
+  std::vector<std::string> argv = Command("kill", id);
   if (all) argv.push_back("--all");  // flags must precede the id
   argv.emplace_back(id);
   argv.push_back(std::to_string(signal));
@@ -182,14 +189,14 @@ std::vector<std::string> RunscClient::Kill(std::string_view id, int signal, bool
 }
 
 std::vector<std::string> RunscClient::Delete(std::string_view id, bool force) const {
-  std::vector<std::string> argv = Command("delete");
+  std::vector<std::string> argv = Command("delete", id);
   if (force) argv.push_back("--force");
   argv.emplace_back(id);
   return argv;
 }
 
 std::vector<std::string> RunscClient::Exec(std::string_view id, const RunscExec& exec) const {
-  std::vector<std::string> argv = Command("exec", exec.error_log_path);
+  std::vector<std::string> argv = Command("exec", id, exec.error_log_path);
   if (!exec.process_json_path.empty()) {
     argv.push_back(Flag("process", exec.process_json_path));
     argv.emplace_back(id);
@@ -206,13 +213,13 @@ std::vector<std::string> RunscClient::Exec(std::string_view id, const RunscExec&
 }
 
 std::vector<std::string> RunscClient::Wait(std::string_view id) const {
-  std::vector<std::string> argv = Command("wait");
+  std::vector<std::string> argv = Command("wait", id);
   argv.emplace_back(id);
   return argv;
 }
 
 std::vector<std::string> RunscClient::Ps(std::string_view id) const {
-  std::vector<std::string> argv = Command("ps");
+  std::vector<std::string> argv = Command("ps", id);
   argv.push_back("--format=json");
   argv.emplace_back(id);
   return argv;

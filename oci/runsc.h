@@ -16,11 +16,22 @@
 // for its whole life. CommandError reads those messages when given the file's
 // content, else the last meaningful stderr line.
 //
-// Thread safety: RunscClient is immutable after construction.
+// Debug logs. `--debug --debug-log=<dir>/` makes runsc write one file per
+// command into <dir> (runsc.log.<timestamp>.<command>.txt; create also
+// hands the directory to the sandbox's boot and gofer processes, which
+// write theirs for the sandbox's whole life). runsc 20240729 substitutes
+// only %TIMESTAMP% and %COMMAND% in --debug-log, so a directory per sandbox
+// is chosen per call: RunscConfig::debug_log_dir_for names it for the
+// container a command is about. Commands about no container (list,
+// version, flags) never carry it.
+//
+// Thread safety: RunscClient is immutable after construction; the argv
+// builders may call debug_log_dir_for from any thread.
 #ifndef SBX_OCI_RUNSC_H_
 #define SBX_OCI_RUNSC_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -44,7 +55,13 @@ struct RunscConfig {
   // --oci-seccomp: enforce the spec's linux.seccomp inside the sandbox;
   // without it runsc ignores that section.
   bool oci_seccomp = false;
-  std::string debug_log_dir;             // empty = off; else --debug --debug-log=<dir>/
+  // --debug --debug-log=<dir>/ on every command; empty = off.
+  std::string debug_log_dir;
+  // The debug log directory for the commands about runsc container `id`
+  // (create, start, run, state, kill, delete, exec, wait, ps); empty: that
+  // command falls back to debug_log_dir. Null: none. Must be thread-safe
+  // and quick (it runs on every such argv).
+  std::function<std::string(std::string_view id)> debug_log_dir_for;
   std::vector<std::string> extra_flags;  // appended verbatim after the above
 };
 
@@ -80,7 +97,8 @@ class RunscClient {
   explicit RunscClient(RunscConfig config);
 
   const RunscConfig& config() const { return config_; }
-  // The global flags as rendered into every argv (without the binary).
+  // The global flags as rendered into every argv (without the binary and
+  // without the debug flags, which may differ per call).
   const std::vector<std::string>& global_flags() const { return global_flags_; }
 
   // pid_file (may be empty) receives the sandbox pid. The bundle dir must be
@@ -137,7 +155,8 @@ class RunscClient {
                              std::string_view error_log = {});
 
  private:
-  std::vector<std::string> Command(std::string_view subcommand,
+  // `id` (empty for commands about no container) chooses the debug log.
+  std::vector<std::string> Command(std::string_view subcommand, std::string_view id = {},
                                    std::string_view error_log = {}) const;
   std::vector<std::string> BundleCommand(std::string_view subcommand, std::string_view id,
                                          std::string_view bundle_dir,
@@ -145,6 +164,7 @@ class RunscClient {
 
   RunscConfig config_;
   std::vector<std::string> global_flags_;
+  size_t extra_flags_at_ = 0;  // where in global_flags_ extra_flags begin
 };
 
 // Container ids have a fixed length so that runsc's prefix matching of ids

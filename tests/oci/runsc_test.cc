@@ -5,13 +5,19 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
+#include <map>
+#include <string>
+#include <vector>
 
 namespace sbx::oci {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 RunscClient FullClient() {
   RunscConfig c;
@@ -107,6 +113,94 @@ TEST(RunscArgvTest, EmptyConfigFieldsAreNotRendered) {
   cfg.overlay2.clear();
   RunscClient c(cfg);
   EXPECT_THAT(c.List(), ElementsAre("runsc", "list", "--format=json"));
+}
+
+// A client whose container "sbx-a" logs to /logs/a and "sbx-b" to /logs/b/
+// (trailing slash given); every other container has no directory.
+RunscConfig PerContainerDebugConfig() {
+  RunscConfig cfg;
+  cfg.root = "/r";
+  cfg.extra_flags = {"--host-uds=none"};
+  cfg.debug_log_dir_for = [](std::string_view id) -> std::string {
+    if (id == "sbx-a") return "/logs/a";
+    if (id == "sbx-b") return "/logs/b/";
+    return "";
+  };
+  return cfg;
+}
+
+// Every argv a client builds for container `id`, by verb.
+std::map<std::string, std::vector<std::string>> ContainerCommands(const RunscClient& c,
+                                                                  const std::string& id) {
+  RunscExec flags_form;
+  flags_form.args = {"true"};
+  RunscExec process_form;
+  process_form.process_json_path = "/b/p.json";
+  process_form.error_log_path = "/b/p.log";
+  return {{"create", c.Create(id, "/b", "/b/pid")},
+          {"start", c.Start(id)},
+          {"start with log", c.Start(id, "/b/start.log")},
+          {"run", c.Run(id, "/b", "")},
+          {"state", c.State(id)},
+          {"kill", c.Kill(id, SIGKILL, true)},
+          {"delete", c.Delete(id, true)},
+          {"exec", c.Exec(id, flags_form)},
+          {"exec --process", c.Exec(id, process_form)},
+          {"wait", c.Wait(id)},
+          {"ps", c.Ps(id)}};
+}
+
+TEST(RunscArgvTest, DebugLogDirForGivesEachContainerItsOwnDirectory) {
+  RunscClient c(PerContainerDebugConfig());
+  for (const auto& [verb, argv] : ContainerCommands(c, "sbx-a")) {
+    // After the container-independent flags, before the extra ones.
+    ASSERT_GE(argv.size(), 7u) << verb;
+    EXPECT_THAT(std::vector<std::string>(argv.begin(), argv.begin() + 7),
+                ElementsAre("runsc", "--root=/r", "--network=none", "--overlay2=root:memory",
+                            "--debug", "--debug-log=/logs/a/", "--host-uds=none"))
+        << verb;
+    EXPECT_EQ(std::count(argv.begin(), argv.end(), "--debug"), 1) << verb;
+  }
+  for (const auto& [verb, argv] : ContainerCommands(c, "sbx-b")) {
+    EXPECT_THAT(argv, Contains("--debug-log=/logs/b/")) << verb;  // the slash is not doubled
+  }
+  for (const auto& [verb, argv] : ContainerCommands(c, "sbx-other")) {
+    EXPECT_THAT(argv, Not(Contains("--debug"))) << verb;
+    EXPECT_THAT(argv, Not(Contains(HasSubstr("--debug-log")))) << verb;
+  }
+  // Commands about no container never ask.
+  EXPECT_THAT(c.List(),
+              ElementsAre("runsc", "--root=/r", "--network=none", "--overlay2=root:memory",
+                          "--host-uds=none", "list", "--format=json"));
+  EXPECT_THAT(c.Version(), ElementsAre("runsc", "--version"));
+  EXPECT_THAT(c.Flags(), ElementsAre("runsc", "flags"));
+  // The debug flags differ per call, so they are not global flags.
+  EXPECT_THAT(c.global_flags(), ElementsAre("--root=/r", "--network=none", "--overlay2=root:memory",
+                                            "--host-uds=none"));
+}
+
+TEST(RunscArgvTest, DebugLogDirForOverridesTheCommonDirectoryOfItsContainers) {
+  RunscConfig cfg = PerContainerDebugConfig();
+  cfg.debug_log_dir = "/logs/all";
+  RunscClient c(cfg);
+  for (const auto& [verb, argv] : ContainerCommands(c, "sbx-a")) {
+    EXPECT_THAT(argv, Contains("--debug-log=/logs/a/")) << verb;
+    EXPECT_THAT(argv, Not(Contains("--debug-log=/logs/all/"))) << verb;
+  }
+  for (const auto& [verb, argv] : ContainerCommands(c, "sbx-other")) {
+    EXPECT_THAT(argv, Contains("--debug-log=/logs/all/")) << verb;
+  }
+  EXPECT_THAT(c.List(), Contains("--debug-log=/logs/all/"));
+}
+
+TEST(RunscArgvTest, WithoutDebugLogsNoCommandCarriesDebugFlags) {
+  RunscConfig cfg;
+  cfg.root = "/r";
+  RunscClient c(cfg);
+  for (const auto& [verb, argv] : ContainerCommands(c, "sbx-a")) {
+    EXPECT_THAT(argv, Not(Contains("--debug"))) << verb;
+    EXPECT_THAT(argv, Not(Contains(HasSubstr("--debug-log")))) << verb;
+  }
 }
 
 TEST(RunscProcessJsonTest, CarriesUserEnvCwdAndDefaultCapabilities) {
