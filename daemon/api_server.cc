@@ -279,6 +279,7 @@ bool ApiServer::SpoolBody(const HttpRequest& req) {
 
 void ApiServer::Handle(HttpRequest req, std::shared_ptr<HttpResponder> resp) {
   const std::string path = req.path;
+  SBX_LOG(kDebug).With("method", req.method).With("path", path) << "api: request";
   if (path == "/version" || path == "/healthz" || path == "/readyz") {
     if (req.method != "GET") return SendError(resp, InvalidArgument("method not allowed"));
     if (path == "/version") return SendJson(resp, 200, deps_.version);

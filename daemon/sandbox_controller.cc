@@ -221,7 +221,8 @@ void SandboxController::Reconcile(const std::string& key) {
   }
   if (!obj.ok()) {
     if (obj.status().code() != Code::kNotFound) {
-      SBX_LOG(kError) << "reconcile " << key << ": " << obj.status().ToString();
+      SBX_LOG(kError).With("sandbox", key)
+          << "reconcile " << key << ": " << obj.status().ToString();
       queue_->AddAfter(key, std::chrono::seconds(1));
     } else if (removed) {
       TeardownRemoved(key, *removed);
@@ -231,7 +232,7 @@ void SandboxController::Reconcile(const std::string& key) {
   if (removed && removed->metadata.uid != obj->metadata.uid) TeardownRemoved(key, *removed);
   auto sb = api::Sandbox::FromObject(*obj);
   if (!sb.ok()) {
-    SBX_LOG(kError) << "reconcile " << key << ": " << sb.status().ToString();
+    SBX_LOG(kError).With("sandbox", key) << "reconcile " << key << ": " << sb.status().ToString();
     return;
   }
   {
@@ -240,7 +241,7 @@ void SandboxController::Reconcile(const std::string& key) {
   }
   Status s = ReconcileSandbox(*sb);
   if (!s.ok()) {
-    SBX_LOG(kWarning) << "reconcile " << key << ": " << s.ToString();
+    SBX_LOG(kWarning).With("sandbox", key) << "reconcile " << key << ": " << s.ToString();
     if (s.code() == Code::kConflict) {
       queue_->Add(key);
     } else {
@@ -299,10 +300,12 @@ void SandboxController::TeardownRemoved(const std::string& key, const api::Objec
     known = key_by_uid_.contains(sb->metadata.uid);
   }
   if (!known && !runtime_.Get(sb->metadata.uid)) return;
-  SBX_LOG(kWarning) << "sandbox " << key << " was removed without teardown; stopping its pod";
+  SBX_LOG(kWarning).With("sandbox", key)
+      << "sandbox " << key << " was removed without teardown; stopping its pod";
   Status s = Teardown(*sb);
   if (!s.ok()) {
-    SBX_LOG(kError) << "teardown of removed sandbox " << key << ": " << s.ToString();
+    SBX_LOG(kError).With("sandbox", key)
+        << "teardown of removed sandbox " << key << ": " << s.ToString();
     std::lock_guard<std::mutex> l(mu_);
     removed_.emplace(key, last);
     queue_->AddAfter(key, std::chrono::seconds(2));
@@ -418,7 +421,7 @@ Status SandboxController::ReconcilePod(api::Sandbox& sb) {
   if (pod && pod->background && !IsWarmMember(sb)) {
     // Adopted by a claim: full CPU priority from now on.
     if (Status f = runtime_.Foreground(p.uid); !f.ok()) {
-      SBX_LOG(kWarning) << "sandbox " << p.key << ": " << f.ToString();
+      SBX_LOG(kWarning).With("sandbox", p.key) << "sandbox " << p.key << ": " << f.ToString();
     }
   }
   if (!pod) {

@@ -48,6 +48,7 @@ class Daemon {
   // SIGTERM (graceful) or SIGKILL; waits for the process to go.
   void Stop(bool kill9 = false);
   bool running() const { return pid_ > 0; }
+  int pid() const { return pid_; }
 
   // `sbx ARGS` with SBX_SOCKET set.
   CmdResult Sbx(const std::string& args, const std::string& stdin_text = "") const;

@@ -1,0 +1,365 @@
+// Service mode with a real sbxd and runsc: the sd_notify protocol (READY
+// only once the socket listens and running sandboxes are adopted; watchdog
+// pings; RELOADING and STOPPING), socket activation through
+// systemd-socket-activate, SIGHUP reloads of the configuration file, JSON
+// logs, and runsc debug logs kept per sandbox.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "tests/integration/harness.h"
+
+extern char** environ;
+
+namespace sbx::testing {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kImage[] = "test/busybox:1";
+
+std::string SandboxYaml(const std::string& name) {
+  return "apiVersion: agents.x-k8s.io/v1beta1\nkind: Sandbox\nmetadata:\n  name: " + name +
+         "\nspec:\n  podTemplate:\n    spec:\n      containers:\n      - name: main\n"
+         "        image: " +
+         std::string(kImage) +
+         "\n        command: [\"sh\", \"-c\", \"while true; do sleep 3600; done\"]\n";
+}
+
+bool Connects(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+// A NOTIFY_SOCKET: receives sd_notify datagrams on a thread. At each READY=1
+// it runs `on_ready` at once, to see what was true when sbxd said so.
+class NotifyListener {
+ public:
+  NotifyListener(const std::string& path, std::function<std::string()> on_ready)
+      : path_(path), on_ready_(std::move(on_ready)) {
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+    unlink(path.c_str());
+    ok_ = bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    timeval tv{0, 100000};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~NotifyListener() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+    unlink(path_.c_str());
+  }
+  bool ok() const { return ok_; }
+
+  struct Message {
+    std::string text;
+    std::string seen_at_ready;  // on_ready's answer, for READY=1
+    std::chrono::steady_clock::time_point at;
+  };
+  // Waits until a message containing `needle` arrived after index `from`;
+  // returns its index or -1.
+  int WaitFor(const std::string& needle, size_t from, int timeout_ms) {
+    std::unique_lock<std::mutex> l(mu_);
+    int found = -1;
+    cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] {
+      for (size_t i = from; i < messages_.size(); ++i) {
+        if (messages_[i].text.find(needle) != std::string::npos) {
+          found = static_cast<int>(i);
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+  std::vector<Message> messages() {
+    std::lock_guard<std::mutex> l(mu_);
+    return messages_;
+  }
+
+ private:
+  void Loop() {
+    char buf[4096];
+    while (!stop_) {
+      ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) continue;
+      Message m{std::string(buf, static_cast<size_t>(n)), "", std::chrono::steady_clock::now()};
+      if (m.text.find("READY=1") != std::string::npos) m.seen_at_ready = on_ready_();
+      std::lock_guard<std::mutex> l(mu_);
+      messages_.push_back(std::move(m));
+      cv_.notify_all();
+    }
+  }
+
+  std::string path_;
+  std::function<std::string()> on_ready_;
+  int fd_ = -1;
+  bool ok_ = false;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Message> messages_;
+};
+
+// Sets environment variables for the daemons started in a scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::vector<std::pair<std::string, std::string>> vars) : vars_(std::move(vars)) {
+    for (const auto& [k, v] : vars_) setenv(k.c_str(), v.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    for (const auto& [k, v] : vars_) unsetenv(k.c_str());
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> vars_;
+};
+
+bool WaitForLog(const Daemon& d, const std::string& needle, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms; waited += 50) {
+    if (d.log().find(needle) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+TEST(Service, NotifyReadyAfterAdoptionWatchdogReloadStopping) {
+  SBX_REQUIRE_ROOT_AND_RUNSC();
+  Daemon d;
+  const std::string config = d.dir() + "/sbxd.toml";
+  const std::string debug_dir = d.dir() + "/runsc-debug";
+  std::ofstream(config) << "log_format = \"json\"\nrunsc_debug_log_dir = \"" << debug_dir << "\"\n";
+  ASSERT_TRUE(d.Start("--config " + config)) << d.log();
+  ASSERT_TRUE(d.ImportBusybox(kImage));
+  ASSERT_EQ(d.Sbx("apply -f -", SandboxYaml("svc")).code, 0);
+  CmdResult w = d.Sbx("wait sandbox/svc --for=condition=Ready --timeout=60s");
+  ASSERT_EQ(w.code, 0) << w.out << w.err << d.log();
+  const std::string uid = d.GetJson("sandbox svc")["metadata"]["uid"];
+
+  // JSON log lines.
+  std::string first_line = d.log().substr(0, d.log().find('\n'));
+  json line = json::parse(first_line, nullptr, false);
+  ASSERT_FALSE(line.is_discarded()) << first_line;
+  EXPECT_TRUE(line.contains("level") && line.contains("msg")) << first_line;
+
+  // runsc debug logs, in a directory of the sandbox's own.
+  std::string sandbox_debug;
+  for (const auto& e : std::filesystem::directory_iterator(debug_dir)) {
+    if (e.path().filename().string().find(uid) != std::string::npos) sandbox_debug = e.path();
+  }
+  ASSERT_NE(sandbox_debug, "") << "no directory for " << uid << " in " << debug_dir;
+  EXPECT_NE(sandbox_debug.find("default_svc_"), std::string::npos) << sandbox_debug;
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(sandbox_debug))
+    files += e.is_regular_file();
+  EXPECT_GE(files, 2u) << "create and boot, at least";
+
+  // sbxd stops; the sandbox runs on. The next sbxd must say READY only once
+  // it listens and has adopted it.
+  d.Stop();
+  ASSERT_NE(d.Runsc("list").find("running"), std::string::npos);
+  const std::string notify = d.dir() + "/notify.sock";
+  NotifyListener listener(notify, [&] {
+    return std::string(Connects(d.socket()) ? "connects" : "refused") +
+           (d.log().find("adopting running sandbox") != std::string::npos ? " adopted" : "");
+  });
+  ASSERT_TRUE(listener.ok());
+  {
+    ScopedEnv env({{"NOTIFY_SOCKET", notify}, {"WATCHDOG_USEC", "1000000"}});
+    ASSERT_TRUE(d.Start("--config " + config)) << d.log();
+  }
+  int ready = listener.WaitFor("READY=1", 0, 10000);
+  ASSERT_GE(ready, 0) << d.log();
+  auto msgs = listener.messages();
+  EXPECT_EQ(msgs[static_cast<size_t>(ready)].seen_at_ready, "connects adopted");
+  EXPECT_NE(msgs[static_cast<size_t>(ready)].text.find("MAINPID=" + std::to_string(d.pid())),
+            std::string::npos)
+      << msgs[static_cast<size_t>(ready)].text;
+  for (int i = 0; i < ready; ++i) {
+    EXPECT_EQ(msgs[static_cast<size_t>(i)].text.find("WATCHDOG=1"), std::string::npos)
+        << "no watchdog ping before READY";
+  }
+
+  // Watchdog pings at half the interval.
+  int first_ping = listener.WaitFor("WATCHDOG=1", static_cast<size_t>(ready), 3000);
+  ASSERT_GE(first_ping, 0);
+  int second_ping = listener.WaitFor("WATCHDOG=1", static_cast<size_t>(first_ping) + 1, 3000);
+  ASSERT_GE(second_ping, 0);
+  msgs = listener.messages();
+  auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(
+      msgs[static_cast<size_t>(second_ping)].at - msgs[static_cast<size_t>(first_ping)].at);
+  EXPECT_GE(gap.count(), 300);
+  EXPECT_LE(gap.count(), 900);
+
+  // SIGHUP: RELOADING=1, then READY=1 again.
+  size_t before_reload = listener.messages().size();
+  ASSERT_EQ(kill(d.pid(), SIGHUP), 0);
+  int reloading = listener.WaitFor("RELOADING=1", before_reload, 5000);
+  ASSERT_GE(reloading, 0);
+  EXPECT_GE(listener.WaitFor("READY=1", static_cast<size_t>(reloading), 5000), 0);
+
+  // The adopted sandbox still serves.
+  CmdResult e = d.Sbx("exec svc -- echo alive");
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_EQ(e.out, "alive\n");
+
+  size_t before_stop = listener.messages().size();
+  d.Stop();
+  EXPECT_GE(listener.WaitFor("STOPPING=1", before_stop, 5000), 0);
+  ASSERT_TRUE(d.Start("--config " + config)) << d.log();
+  EXPECT_EQ(d.Sbx("delete sandbox svc --wait=true --timeout=60s").code, 0);
+  EXPECT_TRUE(std::filesystem::exists(sandbox_debug)) << "debug logs outlive the sandbox";
+}
+
+// With the setting off, the annotation sbx.dev/runsc-debug keeps one
+// sandbox's runsc debug logs under STATE_DIR/logs/runsc.
+TEST(Service, RunscDebugAnnotationPerSandbox) {
+  SBX_REQUIRE_ROOT_AND_RUNSC();
+  Daemon d;
+  ASSERT_TRUE(d.Start()) << d.log();
+  ASSERT_TRUE(d.ImportBusybox(kImage));
+  auto annotated = [](const std::string& name, const std::string& value) {
+    std::string yaml = SandboxYaml(name);
+    return yaml.replace(yaml.find("  podTemplate:\n") + 15, 0,
+                        "    metadata:\n      annotations:\n        sbx.dev/runsc-debug: \"" + value +
+                            "\"\n");
+  };
+  ASSERT_EQ(d.Sbx("apply -f -", annotated("dbg", "true")).code, 0);
+  ASSERT_EQ(d.Sbx("apply -f -", SandboxYaml("plain")).code, 0);
+  for (const char* name : {"dbg", "plain"}) {
+    CmdResult w = d.Sbx(std::string("wait sandbox/") + name + " --for=condition=Ready --timeout=60s");
+    ASSERT_EQ(w.code, 0) << w.out << w.err << d.log();
+  }
+  const std::string base = d.state_dir() + "/logs/runsc";
+  const std::string uid = d.GetJson("sandbox dbg")["metadata"]["uid"];
+  EXPECT_TRUE(std::filesystem::is_directory(base + "/default_dbg_" + uid)) << Sh("ls -R " + base).out;
+  size_t dirs = 0;
+  for (const auto& e : std::filesystem::directory_iterator(base)) dirs += e.is_directory();
+  EXPECT_EQ(dirs, 1u) << "only the annotated sandbox keeps debug logs";
+
+  ASSERT_EQ(d.Sbx("apply -f -", annotated("bad", "yes")).code, 0);
+  ASSERT_TRUE(d.WaitFor("sandbox bad", 20000, [](const json& j) {
+    return j.dump().find("CreateContainerConfigError") != std::string::npos;
+  })) << d.Sbx("describe sandbox bad").out;
+  EXPECT_NE(d.Sbx("describe sandbox bad").out.find(
+                "annotations[sbx.dev/runsc-debug]: \"yes\" is not \"true\" or \"false\""),
+            std::string::npos)
+      << d.Sbx("describe sandbox bad").out;
+  for (const char* name : {"dbg", "plain", "bad"}) {
+    EXPECT_EQ(d.Sbx(std::string("delete sandbox ") + name + " --wait=true --timeout=60s").code, 0);
+  }
+}
+
+TEST(Service, SighupReloadsWhatItCanAndNamesTheRest) {
+  SBX_REQUIRE_ROOT_AND_RUNSC();
+  Daemon d;
+  const std::string config = d.dir() + "/sbxd.toml";
+  std::ofstream(config) << "log_level = \"info\"\nworkers = 4\n";
+  ASSERT_TRUE(d.Start("--config " + config)) << d.log();
+
+  std::ofstream(config, std::ios::trunc)
+      << "log_level = \"debug\"\nworkers = 8\nclaim_warm_wait = \"5s\"\n"
+         "[registry.\"10.9.9.9:5000\"]\nplain_http = true\n";
+  ASSERT_EQ(kill(d.pid(), SIGHUP), 0);
+  ASSERT_TRUE(WaitForLog(d, "applied claim_warm_wait, log_level, registry", 5000)) << d.log();
+  EXPECT_TRUE(WaitForLog(d, "take effect after a restart of sbxd: workers", 2000)) << d.log();
+  // The new level is in force: debug lines appear.
+  d.Sbx("get sandboxes");
+  EXPECT_TRUE(WaitForLog(d, " debug ", 3000)) << d.log();
+
+  // A broken file changes nothing and says where it is broken.
+  std::ofstream(config, std::ios::trunc) << "log_level = \"info\"\nworkers = \"many\"\n";
+  ASSERT_EQ(kill(d.pid(), SIGHUP), 0);
+  EXPECT_TRUE(WaitForLog(d,
+                         config + ":2: workers: want an integer, not a string; keeping the "
+                                  "running configuration",
+                         5000))
+      << d.log();
+  EXPECT_EQ(d.Sbx("version").code, 0);
+  EXPECT_TRUE(d.running());
+
+  // Flags still win over the file on reload.
+  d.Stop();
+  std::ofstream(config, std::ios::trunc) << "log_level = \"info\"\n";
+  ASSERT_TRUE(d.Start("--config " + config + " --log-level=warning")) << d.log();
+  std::ofstream(config, std::ios::trunc) << "log_level = \"debug\"\n";
+  std::string log_before = d.log();
+  ASSERT_EQ(kill(d.pid(), SIGHUP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  d.Sbx("get sandboxes");
+  std::string added = d.log().substr(log_before.size());
+  EXPECT_EQ(added.find(" debug "), std::string::npos) << added;
+}
+
+TEST(Service, SocketActivationServesThePassedSocket) {
+  SBX_REQUIRE_ROOT_AND_RUNSC();
+  Daemon d;  // for its directory, CLI and log
+  const std::string activated = d.socket();
+  const std::string own = d.dir() + "/run/own.sock";
+  std::string cmd = "exec systemd-socket-activate -l " + activated + " " + Daemon::BuildDir() +
+                    "/daemon/sbxd --config=/dev/null --network=none --state-dir " + d.state_dir() +
+                    " --run-dir " + d.dir() + "/run --socket " + own + " >>" + d.dir() +
+                    "/sbxd.log 2>&1 </dev/null";
+  Sh("mkdir -p " + d.dir() + "/run");
+  const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+  pid_t pid;
+  ASSERT_EQ(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ), 0);
+  for (int i = 0; i < 100 && !Connects(activated); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // The first connection starts sbxd, which answers it on the passed socket.
+  CmdResult v = d.Sbx("version");
+  EXPECT_EQ(v.code, 0) << v.out << v.err << d.log();
+  EXPECT_NE(v.out.find("runsc"), std::string::npos) << v.out;
+  EXPECT_NE(d.log().find("listening on the socket systemd passed (fd 3)"), std::string::npos)
+      << d.log();
+  EXPECT_FALSE(std::filesystem::exists(own)) << "sbxd bound its own socket too";
+  kill(pid, SIGTERM);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st << d.log();
+  EXPECT_TRUE(std::filesystem::exists(activated))
+      << "the socket belongs to its activator; sbxd does not remove it";
+
+  // Two passed sockets are refused with a clear message.
+  const std::string second = d.dir() + "/run/second.sock";
+  std::string two = "systemd-socket-activate -l " + d.dir() + "/run/a.sock -l " + second + " " +
+                    Daemon::BuildDir() +
+                    "/daemon/sbxd --config=/dev/null --network=none "
+                    "--state-dir " +
+                    d.state_dir() + " --run-dir " + d.dir() +
+                    "/run 2>&1 & "
+                    "for i in $(seq 50); do [ -S " +
+                    second +
+                    " ] && break; sleep 0.1; done; "
+                    "SBX_SOCKET=" +
+                    second + " " + Daemon::BuildDir() + "/cli/sbx version >/dev/null 2>&1; wait";
+  std::ofstream(d.dir() + "/two.sh") << two << "\n";
+  CmdResult r = Sh("timeout 60 sh " + d.dir() + "/two.sh");
+  EXPECT_NE(r.out.find("socket activation: expected 1 socket, got 2"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace sbx::testing
