@@ -27,7 +27,10 @@
 namespace sbx::cli {
 
 inline constexpr std::string_view kDefaultSocket = "/run/sbx/sbxd.sock";
-inline constexpr std::string_view kClientVersion = "v0.1.0";
+#ifndef SBX_VERSION
+#define SBX_VERSION "0.0.0"
+#endif
+inline constexpr std::string_view kClientVersion = "v" SBX_VERSION;
 
 // The process around the CLI.
 struct Env {

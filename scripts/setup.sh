@@ -11,11 +11,11 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config git python3 python3-yaml
+  build-essential cmake ninja-build pkg-config git python3 python3-yaml dpkg-dev
   libuv1-dev libtomlplusplus-dev nlohmann-json3-dev libseccomp-dev libsqlite3-dev
   libgtest-dev libgmock-dev libyaml-cpp-dev libhttp-parser-dev libarchive-dev libssl-dev
   libcurl4-openssl-dev
-  busybox-static zstd iproute2 procps e2fsprogs util-linux mount
+  busybox-static zstd iproute2 procps e2fsprogs util-linux mount systemd
   containernetworking-plugins iptables nftables dnsmasq-base curl
   docker-registry skopeo umoci apache2-utils openssl
 )
