@@ -118,7 +118,8 @@ bool Daemon::Start(const std::string& extra_flags) {
   if (netns_.empty() && flags.find("--network") == std::string::npos) flags += " --network=none";
   // The host's /etc/sbx/sbxd.toml (an installed package's) is not the test's.
   if (flags.find("--config") == std::string::npos) flags += " --config=/dev/null";
-  std::string cmd = "exec " + (netns_.empty() ? "" : "nsenter --net=" + netns_ + " ") + BuildDir() +
+  std::string cmd = "exec " + (netns_.empty() ? "" : "nsenter --net=" + netns_ + " ") +
+                    (wrapper_.empty() ? "" : wrapper_ + " ") + BuildDir() +
                     "/daemon/sbxd --state-dir " + state_dir() +
                     " --run-dir " + dir_ + "/run --socket " + socket() + " " + flags +
                     " >>" + dir_ + "/sbxd.log 2>&1 </dev/null";

@@ -45,6 +45,8 @@ class Daemon {
   // Runs later starts of sbxd in this network namespace (a path such as
   // /run/netns/NAME); empty: the test's own.
   void set_netns(const std::string& path) { netns_ = path; }
+  // A command sbxd runs under (it execs sbxd's argv), e.g. a sandbox of its own.
+  void set_wrapper(const std::string& command) { wrapper_ = command; }
   // SIGTERM (graceful) or SIGKILL; waits for the process to go.
   void Stop(bool kill9 = false);
   bool running() const { return pid_ > 0; }
@@ -80,6 +82,7 @@ class Daemon {
  private:
   std::string dir_;
   std::string netns_;
+  std::string wrapper_;
   int pid_ = -1;
 };
 

@@ -272,6 +272,32 @@ TEST(Service, RunscDebugAnnotationPerSandbox) {
   }
 }
 
+// systemd/sbxd.service's hardening (NoNewPrivileges, LockPersonality,
+// RestrictRealtime), applied by hardened_exec as systemd would: sandboxes
+// boot, exec, and are adopted by the next sbxd under the same restrictions.
+TEST(Service, SandboxesRunAndAreAdoptedUnderTheUnitsHardening) {
+  SBX_REQUIRE_ROOT_AND_RUNSC();
+  Daemon d;
+  d.set_wrapper(SBX_TEST_HARDENED_EXEC);
+  ASSERT_TRUE(d.Start()) << d.log();
+  std::string status = Sh("cat /proc/" + std::to_string(d.pid()) + "/status").out;
+  ASSERT_NE(status.find("NoNewPrivs:\t1"), std::string::npos) << status;
+  ASSERT_NE(status.find("Seccomp:\t2"), std::string::npos) << status;
+  ASSERT_TRUE(d.ImportBusybox(kImage));
+  ASSERT_EQ(d.Sbx("apply -f -", SandboxYaml("hard")).code, 0);
+  CmdResult w = d.Sbx("wait sandbox/hard --for=condition=Ready --timeout=60s");
+  ASSERT_EQ(w.code, 0) << w.out << w.err << d.log();
+  CmdResult e = d.Sbx("exec hard -- sh -c 'echo kept > /tmp/state; cat /proc/version'");
+  ASSERT_EQ(e.code, 0) << e.err << d.log();
+  EXPECT_NE(e.out.find("Linux version 4.4.0"), std::string::npos) << "gVisor's kernel: " << e.out;
+  d.Stop();
+  ASSERT_TRUE(d.Start()) << d.log();
+  CmdResult r = d.Sbx("exec hard -- cat /tmp/state");
+  EXPECT_EQ(r.code, 0) << r.err << d.log();
+  EXPECT_EQ(r.out, "kept\n");
+  EXPECT_EQ(d.Sbx("delete sandbox hard --wait=true --timeout=60s").code, 0);
+}
+
 TEST(Service, SighupReloadsWhatItCanAndNamesTheRest) {
   SBX_REQUIRE_ROOT_AND_RUNSC();
   Daemon d;
