@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,9 +18,13 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
+#include "tests/common/journal_testing.h"
 #include "tests/integration/harness.h"
 
 extern char** environ;
@@ -296,6 +302,75 @@ TEST(Service, SandboxesRunAndAreAdoptedUnderTheUnitsHardening) {
   EXPECT_EQ(r.code, 0) << r.err << d.log();
   EXPECT_EQ(r.out, "kept\n");
   EXPECT_EQ(d.Sbx("delete sandbox hard --wait=true --timeout=60s").code, 0);
+}
+
+// When stderr is the journal (JOURNAL_STREAM names it), sbxd's lines go to
+// the journal's socket as native entries with fields. sbxd runs in a mount
+// namespace of its own where the test's socket is /run/systemd/journal.
+TEST(Service, UnderSystemdLinesGoToTheJournalWithFields) {
+  SBX_REQUIRE_ROOT_AND_RUNSC();
+  Daemon d;
+  const std::string journal_dir = d.dir() + "/journal";
+  std::filesystem::create_directories(journal_dir);
+  int receiver = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/socket", journal_dir.c_str());
+  ASSERT_EQ(bind(receiver, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  // The mount point; left behind only if this host had none.
+  const bool made_mount_point = !std::filesystem::exists("/run/systemd/journal");
+  std::filesystem::create_directories("/run/systemd/journal");
+  const std::string log_path = d.dir() + "/sbxd.log";
+  std::ofstream(log_path).close();
+  struct stat st;
+  ASSERT_EQ(stat(log_path.c_str(), &st), 0);
+  d.set_wrapper("unshare -m --propagation private sh -c 'mount --bind " + journal_dir +
+                " /run/systemd/journal && exec \"$@\"' sh");
+  {
+    ScopedEnv env({{"JOURNAL_STREAM", std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino)}});
+    ASSERT_TRUE(d.Start()) << d.log();
+  }
+  using Entry = std::map<std::string, std::string>;
+  // Entries until one satisfies `want` (or 20 s pass).
+  auto wait_for = [&](const std::function<bool(const Entry&)>& want) -> std::optional<Entry> {
+    for (int i = 0; i < 4; ++i) {
+      while (auto datagram = systemd_testing::Receive(receiver)) {
+        auto fields = systemd_testing::ParseJournal(*datagram);
+        if (!fields) {
+          ADD_FAILURE() << "not the journal's protocol: " << *datagram;
+          return std::nullopt;
+        }
+        Entry e(fields->begin(), fields->end());
+        if (want(e)) return e;
+      }
+    }
+    return std::nullopt;
+  };
+  auto listening = wait_for([](const Entry& e) {
+    auto m = e.find("MESSAGE");
+    return m != e.end() && m->second.find("listening on") != std::string::npos;
+  });
+  ASSERT_TRUE(listening) << d.log();
+  EXPECT_EQ((*listening)["PRIORITY"], "6");
+  EXPECT_EQ((*listening)["SYSLOG_IDENTIFIER"], "sbxd");
+  EXPECT_EQ((*listening)["CODE_FILE"], "main.cc");
+  EXPECT_FALSE((*listening)["CODE_LINE"].empty());
+
+  // A pull that fails is a warning about the image, with the image a field.
+  std::string yaml = SandboxYaml("nopull");
+  yaml.replace(yaml.find(kImage), std::string(kImage).size(), "127.0.0.1:1/missing:1");
+  ASSERT_EQ(d.Sbx("apply -f -", yaml).code, 0);
+  auto pull = wait_for([](const Entry& e) { return e.count("SBX_IMAGE") != 0; });
+  ASSERT_TRUE(pull) << d.log();
+  EXPECT_EQ((*pull)["SBX_IMAGE"], "127.0.0.1:1/missing:1");
+  EXPECT_EQ((*pull)["PRIORITY"], "4");
+  EXPECT_NE((*pull)["MESSAGE"].find("image pull 127.0.0.1:1/missing:1"), std::string::npos);
+  EXPECT_EQ(d.log().find("listening on"), std::string::npos)
+      << "stderr carries nothing while the journal answers:\n" << d.log();
+  EXPECT_EQ(d.Sbx("delete sandbox nopull --wait=true --timeout=60s").code, 0);
+  d.Stop();
+  close(receiver);
+  if (made_mount_point) std::filesystem::remove("/run/systemd/journal");
 }
 
 TEST(Service, SighupReloadsWhatItCanAndNamesTheRest) {
