@@ -1,7 +1,6 @@
 #include "daemon/config.h"
 
 #include <grp.h>
-#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +16,7 @@
 #include "common/strings.h"
 #include "common/time.h"
 #include "daemon/dns.h"
+#include "oci/toml_settings.h"
 
 namespace sbx::daemon {
 namespace {
@@ -513,15 +513,9 @@ Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
 }
 
 Status ApplyConfigText(std::string_view text, const std::string& source_name, Settings* settings) {
-  toml::table root;
-  try {
-    root = toml::parse(text, source_name);
-  } catch (const toml::parse_error& e) {
-    return InvalidArgument(source_name + ":" + std::to_string(e.source().begin.line) + ": " +
-                           std::string(e.description()));
-  }
+  SBX_ASSIGN_OR_RETURN(toml::table root, oci::ParseToml(text, source_name));
   auto at = [&](const toml::node& n, const std::string& key) {
-    return source_name + ":" + std::to_string(n.source().begin.line) + ": " + key;
+    return oci::TomlWhere(source_name, n, key);
   };
   for (const auto& [k, node] : root) {
     const std::string key(k.str());
@@ -588,7 +582,7 @@ Status ApplyConfigText(std::string_view text, const std::string& source_name, Se
     }
     for (const std::string& v : values) SBX_RETURN_IF_ERROR(spec->set(settings, v, what));
   }
-  auto registries = oci::RegistrySettings::Parse(text, source_name, /*other_keys=*/true);
+  auto registries = oci::RegistrySettingsFromToml(root, source_name, /*other_keys=*/true);
   if (!registries.ok()) return registries.status();
   settings->registries = std::move(*registries);
   return Status::Ok();

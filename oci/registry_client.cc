@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <nlohmann/json.hpp>
 #include <thread>
-#include <toml++/toml.h>
 
 #include "common/base64.h"
 #include "common/fs.h"
@@ -17,6 +16,7 @@
 #include "common/strings.h"
 #include "oci/digest.h"
 #include "oci/manifest.h"
+#include "oci/toml_settings.h"
 
 namespace sbx::oci {
 namespace {
@@ -284,17 +284,30 @@ bool Transient(const HttpResponse& r) {
 
 // --- settings --------------------------------------------------------------
 
-Result<RegistrySettings> RegistrySettings::Parse(std::string_view text,
-                                                 const std::string& source_name, bool other_keys) {
-  toml::table root;
+Result<toml::table> ParseToml(std::string_view text, const std::string& source_name) {
   try {
-    root = toml::parse(text, source_name);
+    return toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
     return InvalidArgument(source_name + ":" + std::to_string(e.source().begin.line) + ": " +
                            std::string(e.description()));
   }
+}
+
+std::string TomlWhere(const std::string& source_name, const toml::node& n, const std::string& key) {
+  return source_name + ":" + std::to_string(n.source().begin.line) + ": " + key;
+}
+
+Result<RegistrySettings> RegistrySettings::Parse(std::string_view text,
+                                                 const std::string& source_name, bool other_keys) {
+  SBX_ASSIGN_OR_RETURN(toml::table root, ParseToml(text, source_name));
+  return RegistrySettingsFromToml(root, source_name, other_keys);
+}
+
+Result<RegistrySettings> RegistrySettingsFromToml(const toml::table& root,
+                                                  const std::string& source_name,
+                                                  bool other_keys) {
   auto at = [&](const toml::node& n, const std::string& key) {
-    return source_name + ":" + std::to_string(n.source().begin.line) + ": " + key;
+    return TomlWhere(source_name, n, key);
   };
   RegistrySettings out;
   for (const auto& [top_key, top] : root) {
