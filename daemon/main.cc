@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -396,9 +397,16 @@ int Run(const CommandLine& cl, Settings cfg) {
     uv_signal_start(h, on_signal, signum);
     signals.push_back(h);
   }
-  // SIGHUP reloads on the loop thread, so reloads never overlap.
+  // SIGHUP reloads on a worker: reading files and looking up the socket
+  // group may block, which the loop never does. One reload at a time.
   Reloadable reloadable{&registry, &puller, &image_service, &claims, &pools};
-  std::function<void()> reload = [&cl, &cfg, &reloadable] { Reload(cl, &cfg, reloadable); };
+  std::mutex reload_mu;
+  std::function<void()> reload = [&cl, &cfg, &reloadable, &reload_mu, &pool] {
+    pool.Submit([&cl, &cfg, &reloadable, &reload_mu] {
+      std::lock_guard<std::mutex> l(reload_mu);
+      Reload(cl, &cfg, reloadable);
+    });
+  };
   {
     auto* h = new uv_signal_t;
     uv_signal_init(loop.uv(), h);
