@@ -143,7 +143,7 @@ class ClaimsTest : public DaemonSuite {
     return out;
   }
   void WaitPoolReady(const std::string& ns, const std::string& pool, int n, int timeout_ms = 60000) {
-    ASSERT_TRUE(d().WaitFor("swp " + pool + " -n " + ns, timeout_ms, [&](const json& j) {
+    ASSERT_TRUE(d().WaitFor("swp " + pool + " -n " + ns, timeout_ms, [&](json& j) {
       return j["status"].value("readyReplicas", -1) == n && j["status"].value("replicas", -1) == n;
     })) << d().Sbx("describe swp " + pool + " -n " + ns).out << d().Sbx("get sandbox -n " + ns).out;
   }
@@ -237,7 +237,7 @@ TEST_F(ClaimsTest, WarmClaimAdoptsARunningMemberAndThePoolRefills) {
 
   // Editing additionalPodMetadata reaches the bound sandbox.
   Apply(Claim(ns, "alice", "pool", "  additionalPodMetadata: {labels: {sandbox.users.io/user: bob}}\n"));
-  EXPECT_TRUE(d().WaitFor("sandbox " + name + " -n " + ns, 10000, [](const json& j) {
+  EXPECT_TRUE(d().WaitFor("sandbox " + name + " -n " + ns, 10000, [](json& j) {
     return j["spec"]["podTemplate"]["metadata"]["labels"].value("sandbox.users.io/user", "") == "bob";
   }));
 
@@ -272,7 +272,7 @@ TEST_F(ClaimsTest, ReadmeExamplesWork) {
   EXPECT_EQ(d().Sbx("exec sandboxclaim/task-42 -- echo hello").out, "hello\n");
   ASSERT_EQ(d().Sbx("delete sandboxclaim task-42").code, 0);
   ASSERT_EQ(d().Sbx("delete swp shell").code, 0);
-  EXPECT_TRUE(d().WaitFor("sandboxes", 60000, [&](const json& j) {
+  EXPECT_TRUE(d().WaitFor("sandboxes", 60000, [&](json& j) {
     return j.value("items", json::array()).empty();
   }));
 }
@@ -296,7 +296,7 @@ TEST_F(ClaimsTest, ClaimOnAnEmptyPoolColdStartsASandboxNamedAfterIt) {
         ns + "}\nspec:\n  podTemplate:\n    spec:\n      containers:\n      - name: c\n        image: " +
         kTestImage + "\n        command: [sleep, '100000']\n");
   Apply(Claim(ns, "taken", "none"));
-  EXPECT_TRUE(d().WaitFor("sandboxclaim taken -n " + ns, 10000, [](const json& j) {
+  EXPECT_TRUE(d().WaitFor("sandboxclaim taken -n " + ns, 10000, [](json& j) {
     return ConditionReason(j, "Ready") == "AdoptionConflict";
   }));
   EXPECT_EQ(OwnerKind(d().GetJson("sandbox taken -n " + ns)), "");
@@ -341,7 +341,7 @@ TEST_F(ClaimsTest, ClaimsAreRejectedOrColdStartedByTheTemplatesPolicies) {
                {"no-pool", "WarmPoolNotFound", "missing"}};
   for (const auto& w : wants) {
     EXPECT_TRUE(d().WaitFor("sandboxclaim " + std::string(w.claim) + " -n " + ns, 10000,
-                            [&](const json& j) {
+                            [&](json& j) {
                               return ConditionReason(j, "Ready") == w.reason;
                             }))
         << w.claim << d().Sbx("describe sandboxclaim -n " + ns + " " + w.claim).out;
@@ -392,7 +392,7 @@ TEST_F(ClaimsTest, ClaimsExpireAsTheirLifecycleSays) {
   WaitClaimReady(ns, "retain");
   WaitClaimReady(ns, "delete");
   // Retain: the sandbox goes, the claim stays with ClaimExpired.
-  EXPECT_TRUE(d().WaitFor("sandboxclaim retain -n " + ns, 30000, [](const json& j) {
+  EXPECT_TRUE(d().WaitFor("sandboxclaim retain -n " + ns, 30000, [](json& j) {
     return ConditionReason(j, "Ready") == "ClaimExpired";
   }));
   WaitGone("sandbox retain -n " + ns);
@@ -433,7 +433,7 @@ TEST_F(ClaimsTest, PoolsScaleAndFollowTheirUpdateStrategy) {
   Apply(Template(ns, "t1", "", env) + "---\n" + Template(ns, "t2", "", env));
   std::set<std::string> replenish_before;
   for (const auto& m : Members(ns, "replenish")) replenish_before.insert(m["metadata"]["name"]);
-  ASSERT_TRUE(d().WaitFor("swp recreate -n " + ns, 60000, [&](const json& j) {
+  ASSERT_TRUE(d().WaitFor("swp recreate -n " + ns, 60000, [&](json& j) {
     if (j["status"].value("readyReplicas", 0) != 2) return false;
     auto members = Members(ns, "recreate");
     if (members.size() != 2) return false;
@@ -474,7 +474,7 @@ TEST_F(ClaimsTest, PoolsScaleAndFollowTheirUpdateStrategy) {
   ASSERT_EQ(d().Sbx("delete sandboxclaim c -n " + ns).code, 0);
   ASSERT_EQ(d().Sbx("delete swp recreate replenish -n " + ns).code, 0);
   for (const char* p : {"recreate", "replenish"}) {
-    EXPECT_TRUE(d().WaitFor("sandboxes -n " + ns, 60000, [&](const json& j) {
+    EXPECT_TRUE(d().WaitFor("sandboxes -n " + ns, 60000, [&](json& j) {
       return j.value("items", json::array()).empty();
     })) << p;
   }
@@ -489,7 +489,7 @@ TEST_F(ClaimsTest, BrokenTemplatesBackOffAndUnreadyMembersAreReplaced) {
   std::string broken = Template(ns, "tmpl", "");
   broken.replace(broken.find(kTestImage), std::string(kTestImage).size(), "test/missing:1");
   Apply(broken + "---\n" + Pool(ns, "pool", "tmpl", 3));
-  ASSERT_TRUE(d().WaitFor("swp pool -n " + ns, 30000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("swp pool -n " + ns, 30000, [](json& j) {
     return ConditionReason(j, "Ready") == "MemberFailed";
   })) << d().Sbx("describe swp pool -n " + ns).out;
   std::string describe = d().Sbx("describe swp pool -n " + ns).out;
@@ -529,7 +529,7 @@ TEST_F(ClaimsTest, BrokenTemplatesBackOffAndUnreadyMembersAreReplaced) {
   })) << d().Sbx("describe swp unready -n " + ns).out;
   EXPECT_NE(d().Sbx("describe swp unready -n " + ns).out.find("not Ready after"), std::string::npos);
   ASSERT_EQ(d().Sbx("delete swp pool unready -n " + ns).code, 0);
-  EXPECT_TRUE(d().WaitFor("sandboxes -n " + ns, 60000, [&](const json& j) {
+  EXPECT_TRUE(d().WaitFor("sandboxes -n " + ns, 60000, [&](json& j) {
     return j.value("items", json::array()).empty();
   }));
 }
@@ -557,7 +557,7 @@ class ClaimsConcurrencyTest : public DaemonSuite {
     }
     // Once the pool has refilled, every stored sandbox runs (a pod and its
     // container), and runsc runs nothing else.
-    ASSERT_TRUE(d().WaitFor("swp pool -n " + ns, 90000, [](const json& j) {
+    ASSERT_TRUE(d().WaitFor("swp pool -n " + ns, 90000, [](json& j) {
       return j["status"].value("readyReplicas", -1) == j["spec"].value("replicas", 0) &&
              j["status"].value("replicas", -1) == j["spec"].value("replicas", 0);
     }));
@@ -597,7 +597,7 @@ class ClaimsConcurrencyTest : public DaemonSuite {
     for (int i = 0; i < claims; ++i) {
       ASSERT_EQ(d().Sbx("delete sandboxclaim c" + std::to_string(i) + " -n " + ns).code, 0);
     }
-    EXPECT_TRUE(d().WaitFor("sandboxes -n " + ns, 60000, [&](const json& j) {
+    EXPECT_TRUE(d().WaitFor("sandboxes -n " + ns, 60000, [&](json& j) {
       return j.value("items", json::array()).empty();
     }));
     CheckRunscMatchesStore();
@@ -617,7 +617,7 @@ TEST_F(ClaimsConcurrencyTest, ConcurrentClaimsNeverShareAMember) {
   const std::string ns = "burst";
   ASSERT_EQ(d().Sbx("apply -f -", Namespace(ns) + "---\n" + Template(ns, "tmpl", "") + "---\n" +
                                       Pool(ns, "pool", "tmpl", 8)).code, 0);
-  ASSERT_TRUE(d().WaitFor("swp pool -n " + ns, 90000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("swp pool -n " + ns, 90000, [](json& j) {
     return j["status"].value("readyReplicas", 0) == 8;
   }));
   CreateClaimsInParallel(ns, 12);  // more claims than members: some wait for the refill
@@ -629,7 +629,7 @@ TEST_F(ClaimsConcurrencyTest, KillingSbxdWhileClaimsBindLosesNothing) {
   const std::string ns = "kill";
   ASSERT_EQ(d().Sbx("apply -f -", Namespace(ns) + "---\n" + Template(ns, "tmpl", "") + "---\n" +
                                       Pool(ns, "pool", "tmpl", 6)).code, 0);
-  ASSERT_TRUE(d().WaitFor("swp pool -n " + ns, 90000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("swp pool -n " + ns, 90000, [](json& j) {
     return j["status"].value("readyReplicas", 0) == 6;
   }));
   // Claims go in from several threads while sbxd is killed: some are

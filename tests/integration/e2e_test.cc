@@ -92,7 +92,7 @@ TEST_F(E2E, HelloWorldFixtureRunsToCompletion) {
   EXPECT_NE(r.out.find("sandbox.agents.x-k8s.io/hello-world created"), std::string::npos) << r.out;
   // The image's default command (sh with no input) exits 0: restartPolicy
   // Never makes the sandbox finish with PodSucceeded.
-  ASSERT_TRUE(d().WaitFor("sandbox hello-world", 30000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox hello-world", 30000, [](json& j) {
     return ConditionStatus(j, "Finished") == "True";
   })) << d().Sbx("describe sandbox hello-world").out;
   json j = d().GetJson("sandbox hello-world");
@@ -109,7 +109,7 @@ TEST_F(E2E, HelloWorldFixtureRunsToCompletion) {
 TEST_F(E2E, RestartPolicyNeverRecordsExitCode) {
   std::string yaml = SandboxYaml("fails", "      restartPolicy: Never\n", "", "[\"sh\", \"-c\", \"exit 3\"]");
   ASSERT_EQ(d().Sbx("apply -f -", yaml).code, 0);
-  ASSERT_TRUE(d().WaitFor("sandbox fails", 30000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox fails", 30000, [](json& j) {
     return ConditionStatus(j, "Finished") == "True";
   }));
   json j = d().GetJson("sandbox fails");
@@ -126,7 +126,7 @@ TEST_F(E2E, RestartPolicyOnFailureRestartsWithBackOff) {
     auto cs = j.value("status", json::object()).value("containerStatuses", json::array());
     return cs.empty() ? json::object() : cs[0];
   };
-  ASSERT_TRUE(d().WaitFor("sandbox crash", 20000, [&](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox crash", 20000, [&](json& j) {
     json c = container(j);
     return c.value("restartCount", 0) >= 1 &&
            c.value("state", json::object()).value("waiting", json::object()).value("reason", "") ==
@@ -136,7 +136,7 @@ TEST_F(E2E, RestartPolicyOnFailureRestartsWithBackOff) {
   EXPECT_EQ(container(j)["lastState"]["terminated"]["exitCode"], 1);
   EXPECT_EQ(ConditionStatus(j, "Ready"), "False");
   // After the 10 s back-off the container runs (and fails) again.
-  ASSERT_TRUE(d().WaitFor("sandbox crash", 25000, [&](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox crash", 25000, [&](json& j) {
     return container(j).value("restartCount", 0) >= 2;
   })) << d().Sbx("describe sandbox crash").out;
   DeleteAndWait("crash");
@@ -149,7 +149,7 @@ TEST_F(E2E, SuspendTearsDownRuntimeAndResumeStartsAgain) {
   CmdResult p = d().Api("PATCH", "/apis/agents.x-k8s.io/v1beta1/namespaces/default/sandboxes/sus",
                         R"({"spec":{"operatingMode":"Suspended"}})", "application/merge-patch+json");
   ASSERT_EQ(p.code, 200) << p.out;
-  ASSERT_TRUE(d().WaitFor("sandbox sus", 20000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox sus", 20000, [](json& j) {
     return ConditionReason(j, "Ready") == "SandboxSuspended" && ConditionStatus(j, "Suspended") == "True";
   }));
   EXPECT_EQ(d().Runsc("list -quiet").find("sbx-"), std::string::npos);
@@ -173,7 +173,7 @@ TEST_F(E2E, ShutdownTimeRetainExpiresAndRevives) {
     return std::string(buf);
   };
   ApplyReady("exp", SandboxYaml("exp", "", "  shutdownTime: \"" + at(3) + "\"\n"));
-  ASSERT_TRUE(d().WaitFor("sandbox exp", 20000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox exp", 20000, [](json& j) {
     return ConditionReason(j, "Ready") == "SandboxExpired";
   }));
   EXPECT_EQ(d().Runsc("list -quiet").find("sbx-"), std::string::npos);
@@ -185,7 +185,7 @@ TEST_F(E2E, ShutdownTimeRetainExpiresAndRevives) {
   DeleteAndWait("exp");
 
   ApplyReady("expdel", SandboxYaml("expdel", "", "  shutdownPolicy: Delete\n  shutdownTime: \"" + at(2) + "\"\n"));
-  ASSERT_TRUE(d().WaitFor("sandboxes", 20000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandboxes", 20000, [](json& j) {
     for (const auto& i : j.value("items", json::array())) {
       if (i["metadata"]["name"] == "expdel") return false;
     }
@@ -196,7 +196,7 @@ TEST_F(E2E, ShutdownTimeRetainExpiresAndRevives) {
 TEST_F(E2E, OtherRuntimeClassIsRefusedWithACondition) {
   std::string yaml = SandboxYaml("kata", "      runtimeClassName: kata-qemu\n");
   ASSERT_EQ(d().Sbx("apply -f -", yaml).code, 0);
-  ASSERT_TRUE(d().WaitFor("sandbox kata", 10000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox kata", 10000, [](json& j) {
     return ConditionReason(j, "Ready") == "ReconcilerError";
   }));
   json j = d().GetJson("sandbox kata");
@@ -315,7 +315,7 @@ TEST_F(E2E, KilledDaemonAdoptsRunningSandboxesAndRemovesOrphans) {
                     R"({"spec":{"operatingMode":"Suspended"}})", "application/merge-patch+json")
                 .code,
             200);
-  ASSERT_TRUE(d().WaitFor("sandbox survivor", 20000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox survivor", 20000, [](json& j) {
     return ConditionReason(j, "Ready") == "SandboxSuspended";
   }));
   DeleteAndWait("survivor");

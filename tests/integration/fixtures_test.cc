@@ -211,7 +211,7 @@ TEST_F(Fixtures, HermesTemplatePodSpecRunsAsASandbox) {
   EXPECT_TRUE(IsDirectory(d().state_dir() + "/volumes/hermes-demo/data-hermes-alice"));
   exec("echo memory >> /opt/data/config.yaml");
   Suspend("hermes-demo", "hermes-alice", "Suspended");
-  ASSERT_TRUE(d().WaitFor("sandbox hermes-alice -n hermes-demo", 20000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox hermes-alice -n hermes-demo", 20000, [](json& j) {
     return ConditionStatus(j, "Suspended") == "True";
   }));
   Suspend("hermes-demo", "hermes-alice", "Running");

@@ -185,12 +185,21 @@ nlohmann::json Daemon::GetJson(const std::string& kind_and_name) const {
 }
 
 bool Daemon::WaitFor(const std::string& kind_and_name, int timeout_ms,
-                     const std::function<bool(const nlohmann::json&)>& pred) const {
+                     const std::function<bool(nlohmann::json&)>& pred) const {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::string last_error;
   while (std::chrono::steady_clock::now() < deadline) {
     auto j = GetJson(kind_and_name);
-    if (!j.is_null() && pred(j)) return true;
+    try {
+      if (!j.is_null() && pred(j)) return true;
+    } catch (const nlohmann::json::exception& e) {
+      last_error = e.what();
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (!last_error.empty()) {
+    std::fprintf(stderr, "WaitFor %s: last check failed: %s\n", kind_and_name.c_str(),
+                 last_error.c_str());
   }
   return false;
 }

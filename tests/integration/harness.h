@@ -60,8 +60,11 @@ class Daemon {
   nlohmann::json GetJson(const std::string& kind_and_name) const;  // sbx get ... -o json
 
   // Polls until sbx get returns an object for which pred holds, or timeout.
+  // pred gets a mutable object so that j["absent"] reads as null instead of
+  // being undefined; a json exception from pred (an object that does not
+  // have the shape yet, e.g. no status) counts as "not yet".
   bool WaitFor(const std::string& kind_and_name, int timeout_ms,
-               const std::function<bool(const nlohmann::json&)>& pred) const;
+               const std::function<bool(nlohmann::json&)>& pred) const;
 
   // Builds and imports the busybox test image as `name`.
   bool ImportBusybox(const std::string& name);

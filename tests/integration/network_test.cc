@@ -85,7 +85,7 @@ class Network : public DaemonSuite {
   bool ApplyAndWaitForMessage(const std::string& name, const std::string& yaml, const std::string& text) {
     CmdResult r = d().Sbx("apply -f -", yaml);
     if (r.code != 0) return false;
-    return d().WaitFor("sandbox " + name, 20000, [&](const json& j) {
+    return d().WaitFor("sandbox " + name, 20000, [&](json& j) {
       for (const auto& c : j.value("status", json::object()).value("conditions", json::array())) {
         if (c.value("message", "").find(text) != std::string::npos) return true;
       }
@@ -194,7 +194,7 @@ TEST_F(Network, AFailingReadinessProbeKeepsASandboxUnreadyAndALivenessProbeResta
                                        "          periodSeconds: 1\n          failureThreshold: 2\n",
                                        ""));
   ASSERT_EQ(r.code, 0) << r.out << r.err;
-  ASSERT_TRUE(d().WaitFor("sandbox sick", 60000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox sick", 60000, [](json& j) {
     for (const auto& cs : j.value("status", json::object()).value("containerStatuses", json::array())) {
       if (cs.value("restartCount", 0) >= 1) return true;
     }
@@ -204,7 +204,7 @@ TEST_F(Network, AFailingReadinessProbeKeepsASandboxUnreadyAndALivenessProbeResta
   EXPECT_NE(events.find("Liveness probe failed: dial tcp"), std::string::npos) << events;
   EXPECT_NE(events.find(":9999: connect: connection refused"), std::string::npos) << events;
 
-  ASSERT_TRUE(d().WaitFor("sandbox unready", 20000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox unready", 20000, [](json& j) {
     return j.value("status", json::object()).contains("containerStatuses");
   }));
   std::this_thread::sleep_for(std::chrono::seconds(3));
@@ -339,7 +339,7 @@ TEST_F(Network, ATemplatesNetworkPolicyFencesItsSandboxesAndAnEditAppliesAtOnce)
                            "apiVersion: extensions.agents.x-k8s.io/v1beta1\nkind: SandboxWarmPool\nmetadata:\n"
                            "  name: agents\nspec:\n  replicas: 2\n  sandboxTemplateRef: {name: agents}\n");
   ASSERT_EQ(pool.code, 0) << pool.err;
-  ASSERT_TRUE(d().WaitFor("swp agents", 90000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("swp agents", 90000, [](json& j) {
     return j.value("status", json::object()).value("readyReplicas", 0) == 2;
   })) << d().Sbx("describe swp agents").out;
   std::vector<std::string> names, ips;
@@ -398,7 +398,7 @@ TEST_F(Network, ATemplatesNetworkPolicyFencesItsSandboxesAndAnEditAppliesAtOnce)
 
   ASSERT_EQ(d().Sbx("delete swp agents").code, 0);
   ASSERT_EQ(d().Sbx("delete sandboxtemplate agents").code, 0);
-  ASSERT_TRUE(d().WaitFor("sandboxes", 60000, [](const json& j) { return j["items"].empty(); }));
+  ASSERT_TRUE(d().WaitFor("sandboxes", 60000, [](json& j) { return j["items"].empty(); }));
 }
 
 // The seed's MCP example: an MCP server over streamable HTTP on port 3001,
@@ -500,7 +500,7 @@ TEST_F(Network, CreateDeleteCyclesWithAKilledDaemonLeaveNothingBehind) {
   restarting = false;
   for (auto& t : threads) t.join();
   EXPECT_EQ(first_error, "");
-  ASSERT_TRUE(d().WaitFor("sandboxes", 120000, [](const json& j) { return j["items"].empty(); }))
+  ASSERT_TRUE(d().WaitFor("sandboxes", 120000, [](json& j) { return j["items"].empty(); }))
       << d().Sbx("get sandboxes").out;
   EXPECT_EQ(Netns(), 0);
   EXPECT_EQ(Veths(), 0);

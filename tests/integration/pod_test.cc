@@ -97,7 +97,7 @@ TEST_F(Pods, ContainersShareOneSandboxWithOwnRootfsLogsAndStatus) {
   // A container that exits restarts alone (restartPolicy Always): the other
   // keeps running, only its restartCount moves.
   ASSERT_EQ(d().Sbx("exec duo -c client -- touch /tmp/stop").code, 0);
-  ASSERT_TRUE(d().WaitFor("sandbox duo", 10000, [&](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox duo", 10000, [&](json& j) {
     return StatusOf(j, "containerStatuses", "client").value("restartCount", 0) == 1;
   })) << d().Sbx("describe sandbox duo").out;
   j = d().GetJson("sandbox duo");
@@ -164,7 +164,7 @@ TEST_F(Pods, FailingInitContainerFailsTheSandboxUnderNeverAndRetriesOtherwise) {
         command: ["true"]
 )";
   ASSERT_EQ(d().Sbx("apply -f -", Sandbox("initfail", never)).code, 0);
-  ASSERT_TRUE(d().WaitFor("sandbox initfail", 30000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox initfail", 30000, [](json& j) {
     return ConditionStatus(j, "Finished") == "True";
   })) << d().Sbx("describe sandbox initfail").out;
   json j = d().GetJson("sandbox initfail");
@@ -181,7 +181,7 @@ TEST_F(Pods, FailingInitContainerFailsTheSandboxUnderNeverAndRetriesOtherwise) {
 
   std::string retry = std::regex_replace(never, std::regex("Never"), "OnFailure");
   ASSERT_EQ(d().Sbx("apply -f -", Sandbox("initretry", retry)).code, 0);
-  ASSERT_TRUE(d().WaitFor("sandbox initretry", 30000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox initretry", 30000, [](json& j) {
     json cs = StatusOf(j, "initContainerStatuses", "setup");
     return cs.value("restartCount", 0) >= 1 &&
            cs["state"].value("waiting", json::object()).value("reason", "") == "CrashLoopBackOff";
@@ -221,7 +221,7 @@ TEST_F(Pods, ClaimVolumeSurvivesSuspendEnforcesItsSizeAndGoesWithTheSandbox) {
   CmdResult p = d().Api("PATCH", "/apis/agents.x-k8s.io/v1beta1/namespaces/default/sandboxes/keeper",
                         R"({"spec":{"operatingMode":"Suspended"}})", "application/merge-patch+json");
   ASSERT_EQ(p.code, 200) << p.out;
-  ASSERT_TRUE(d().WaitFor("sandbox keeper", 20000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox keeper", 20000, [](json& j) {
     return ConditionStatus(j, "Suspended") == "True";
   }));
   // Suspended: nothing runs and nothing stays mounted.
@@ -380,7 +380,7 @@ TEST_F(Pods, RunAsNonRootRefusesARootImageWithAReason) {
         command: ["sh", "-c", "while true; do sleep 3600; done"]
 )";
   ASSERT_EQ(d().Sbx("apply -f -", Sandbox("rootless", spec)).code, 0);
-  ASSERT_TRUE(d().WaitFor("sandbox rootless", 20000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox rootless", 20000, [](json& j) {
     json cs = StatusOf(j, "containerStatuses", "main");
     return cs.contains("state") && cs["state"].contains("waiting") &&
            cs["state"]["waiting"].value("reason", "") == "CreateContainerConfigError";
@@ -434,7 +434,7 @@ TEST_F(Pods, SeccompLocalhostProfileBlocksASyscallInsideTheSandbox) {
                                                        "profiles/broken.json\n")))
                 .code,
             0);
-  ASSERT_TRUE(d().WaitFor("sandbox scbad", 20000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox scbad", 20000, [](json& j) {
     json cs = StatusOf(j, "containerStatuses", "main");
     return cs.contains("state") && cs["state"].contains("waiting") &&
            cs["state"]["waiting"].value("message", "").find("mkdirx") != std::string::npos;
@@ -564,7 +564,7 @@ TEST_F(Pods, ContainerOverItsMemoryLimitIsReportedOOMKilled) {
           limits: {memory: 96Mi}
 )";
   ASSERT_EQ(d().Sbx("apply -f -", Sandbox("hog", spec)).code, 0);
-  ASSERT_TRUE(d().WaitFor("sandbox hog", 60000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox hog", 60000, [](json& j) {
     return ConditionStatus(j, "Finished") == "True";
   })) << d().Sbx("describe sandbox hog").out;
   json cs = StatusOf(d().GetJson("sandbox hog"), "containerStatuses", "hog");
@@ -647,7 +647,7 @@ TEST_F(Pods, ProbesGateReadinessAndRestartUnhealthyContainers) {
           failureThreshold: 2
 )";
   ASSERT_EQ(d().Sbx("apply -f -", Sandbox("probed", spec)).code, 0);
-  ASSERT_TRUE(d().WaitFor("sandbox probed", 20000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox probed", 20000, [](json& j) {
     return StateOf(StatusOf(j, "containerStatuses", "main")) == "running";
   }));
   std::this_thread::sleep_for(std::chrono::seconds(2));
@@ -660,7 +660,7 @@ TEST_F(Pods, ProbesGateReadinessAndRestartUnhealthyContainers) {
       << d().Sbx("describe sandbox probed").out;
   // Liveness: the container is killed and restarted.
   ASSERT_EQ(d().Sbx("exec probed -- touch /tmp/dead").code, 0);
-  ASSERT_TRUE(d().WaitFor("sandbox probed", 20000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox probed", 20000, [](json& j) {
     return StatusOf(j, "containerStatuses", "main").value("restartCount", 0) >= 1;
   })) << d().Sbx("describe sandbox probed").out;
   std::string describe = d().Sbx("describe sandbox probed").out;
@@ -709,7 +709,7 @@ TEST_F(Pods, BadPodSpecsAreRefusedNamingTheField) {
                                             "            secretKeyRef: {name: half, key: absent}\n"))
                 .code,
             0);
-  ASSERT_TRUE(d().WaitFor("sandbox nokey", 20000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox nokey", 20000, [](json& j) {
     json cs = StatusOf(j, "containerStatuses", "main");
     return cs.contains("state") && cs["state"].contains("waiting") &&
            cs["state"]["waiting"].value("message", "").find("absent") != std::string::npos;
@@ -734,7 +734,7 @@ TEST_F(Pods, KilledDaemonAdoptsEveryContainerOfARunningPod) {
   EXPECT_EQ(d().Sbx("exec adopt -c two -- cat /tmp/mark").out, "before\n");
   // An exit after adoption is still noticed and handled.
   ASSERT_EQ(d().Sbx("exec adopt -c one -- touch /tmp/stop").code, 0);
-  ASSERT_TRUE(d().WaitFor("sandbox adopt", 15000, [](const json& j) {
+  ASSERT_TRUE(d().WaitFor("sandbox adopt", 15000, [](json& j) {
     return StatusOf(j, "containerStatuses", "one").value("restartCount", 0) == 1;
   })) << d().Sbx("describe sandbox adopt").out;
   EXPECT_EQ(d().Sbx("exec adopt -c two -- cat /tmp/mark").out, "before\n");

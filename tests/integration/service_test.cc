@@ -266,7 +266,7 @@ TEST(Service, RunscDebugAnnotationPerSandbox) {
   EXPECT_EQ(dirs, 1u) << "only the annotated sandbox keeps debug logs";
 
   ASSERT_EQ(d.Sbx("apply -f -", annotated("bad", "yes")).code, 0);
-  ASSERT_TRUE(d.WaitFor("sandbox bad", 20000, [](const json& j) {
+  ASSERT_TRUE(d.WaitFor("sandbox bad", 20000, [](json& j) {
     return j.dump().find("CreateContainerConfigError") != std::string::npos;
   })) << d.Sbx("describe sandbox bad").out;
   EXPECT_NE(d.Sbx("describe sandbox bad").out.find(
