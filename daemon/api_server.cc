@@ -733,28 +733,9 @@ void ApiServer::HandleLog(const Route& route, const HttpRequest& req,
 
 void ApiServer::HandleImages(const std::string& rest, HttpRequest req,
                              std::shared_ptr<HttpResponder> resp) {
-  // Which sandboxes use which image, by image id and by the normalised
-  // name they refer to.
-  struct Users {
-    std::map<std::string, std::vector<std::string>> by_id, by_name;
-  };
-  auto in_use = [this]() {
-    Users u;
-    auto list = deps_.store.List("agents.x-k8s.io", "Sandbox", {});
-    if (!list.ok()) return u;
-    for (const auto& o : list->items) {
-      auto sb = api::Sandbox::FromObject(o);
-      if (!sb.ok()) continue;
-      std::string who = o.metadata.namespace_ + "/" + o.metadata.name;
-      for (const auto& c : sb->spec.pod_template.spec.containers) {
-        if (auto img = deps_.images.Resolve(c.image); img.ok()) u.by_id[img->id].push_back(who);
-        if (auto ref = oci::ParseImageReference(c.image); ref.ok()) {
-          u.by_name[ref->String()].push_back(who);
-        }
-      }
-    }
-    return u;
-  };
+  // Which sandboxes and templates use which image, by image id and by the
+  // normalised name they refer to.
+  auto in_use = [this]() { return FindImagesInUse(deps_.store, deps_.images); };
   auto to_json = [](const oci::ImageRecord& r, const std::vector<std::string>& users) {
     return api::Json{{"names", r.names},
                      {"id", r.id},
@@ -850,8 +831,8 @@ void ApiServer::HandleImages(const std::string& rest, HttpRequest req,
       if (!name_users.empty()) blocking = &name_users;
       else if ((!by_name || img->names.size() <= 1) && !id_users.empty()) blocking = &id_users;
       if (blocking != nullptr) {
-        return SendError(resp, Conflict("image \"" + ref + "\" is in use by sandbox " +
-                                        blocking->front()));
+        return SendError(resp, Conflict("image \"" + ref + "\" is in use by " +
+                                        DescribeImageUser(blocking->front())));
       }
       Status s = deps_.images.Remove(ref);
       if (!s.ok()) return SendError(resp, s);

@@ -9,6 +9,7 @@
 #include "api/extensions.h"
 #include "api/object.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "oci/reference.h"
 
 namespace sbx::daemon {
@@ -64,13 +65,25 @@ bool ImagesInUse::Uses(const oci::ImageRecord& r) const {
                      [&](const std::string& n) { return by_name.count(n) != 0; });
 }
 
+std::string DescribeImageUser(const std::string& user) {
+  size_t slash = user.find('/');
+  if (slash != std::string::npos && user.find('/', slash + 1) != std::string::npos) {
+    return user.substr(0, slash) + " " + user.substr(slash + 1);
+  }
+  return "sandbox " + user;
+}
+
 ImagesInUse FindImagesInUse(store::Store& store, const oci::ImageStore& images) {
   ImagesInUse u;
+  auto add = [](std::vector<std::string>& users, const std::string& who) {
+    if (users.empty() || users.back() != who) users.push_back(who);
+  };
   auto scan = [&](const char* group, const char* kind) {
     auto list = store.List(group, kind, {});
     if (!list.ok()) return;
     for (const api::Object& o : list->items) {
-      std::string who = std::string(kind) + " " + o.Key();
+      std::string who =
+          kind == std::string_view("Sandbox") ? o.Key() : ToLower(kind) + "/" + o.Key();
       const api::Json& spec = api::Field(api::Field(api::Field(o.body, "spec"), "podTemplate"),
                                          "spec");
       for (const char* field : {"initContainers", "containers"}) {
@@ -79,10 +92,8 @@ ImagesInUse FindImagesInUse(store::Store& store, const oci::ImageStore& images) 
         for (const api::Json& c : cs) {
           std::string image = api::StringField(c, "image");
           if (image.empty()) continue;
-          if (auto r = images.Resolve(image); r.ok()) u.by_id[r->id].push_back(who);
-          if (auto ref = oci::ParseImageReference(image); ref.ok()) {
-            u.by_name[ref->String()].push_back(who);
-          }
+          if (auto r = images.Resolve(image); r.ok()) add(u.by_id[r->id], who);
+          if (auto ref = oci::ParseImageReference(image); ref.ok()) add(u.by_name[ref->String()], who);
         }
       }
     }

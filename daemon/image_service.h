@@ -79,13 +79,18 @@ struct ImageServiceOptions {
   std::chrono::milliseconds gc_interval{60000};
 };
 
-// Images referred to by objects, by normalised name and by image ID.
+// Images referred to by the containers and init containers of Sandboxes and
+// SandboxTemplates, by normalised name and by image ID. A user is named as
+// `sbx image ls` shows it: "ns/name" for a Sandbox,
+// "sandboxtemplate/ns/name" for a template.
 struct ImagesInUse {
-  std::map<std::string, std::vector<std::string>> by_id;    // image ID -> "Kind ns/name"
-  std::map<std::string, std::vector<std::string>> by_name;  // normalised ref -> same
+  std::map<std::string, std::vector<std::string>> by_id;    // image ID -> users
+  std::map<std::string, std::vector<std::string>> by_name;  // normalised ref -> users
   bool Uses(const oci::ImageRecord& r) const;
 };
 ImagesInUse FindImagesInUse(store::Store& store, const oci::ImageStore& images);
+// "sandbox ns/name" or "sandboxtemplate ns/name", for messages.
+std::string DescribeImageUser(const std::string& user);
 
 class ImageService {
  public:

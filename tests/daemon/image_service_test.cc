@@ -204,6 +204,9 @@ TEST_F(ImageServiceTest, PruneAndCollectionKeepWhatSandboxesAndTemplatesUse) {
   sb.metadata.name = "s";
   sb.metadata.namespace_ = "default";
   sb.body = {{"spec", pod(reg.host() + "/test/used-by-sandbox:1")}};
+  // An init container with the same image: one user, named once.
+  sb.body["spec"]["podTemplate"]["spec"]["initContainers"] =
+      sb.body["spec"]["podTemplate"]["spec"]["containers"];
   auto created = store_->Create(sb);
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   api::Object tpl;
@@ -214,6 +217,14 @@ TEST_F(ImageServiceTest, PruneAndCollectionKeepWhatSandboxesAndTemplatesUse) {
   tpl.body = {{"spec", pod(reg.host() + "/test/used-by-template:1")}};
   auto created_tpl = store_->Create(tpl);
   ASSERT_TRUE(created_tpl.ok()) << created_tpl.status().ToString();
+
+  // Users are named as `sbx image ls` shows them.
+  ImagesInUse in_use = FindImagesInUse(*store_, *images_);
+  EXPECT_THAT(in_use.by_name[reg.host() + "/test/used-by-sandbox:1"], ElementsAre("default/s"));
+  EXPECT_THAT(in_use.by_name[reg.host() + "/test/used-by-template:1"],
+              ElementsAre("sandboxtemplate/default/t"));
+  EXPECT_EQ(DescribeImageUser("default/s"), "sandbox default/s");
+  EXPECT_EQ(DescribeImageUser("sandboxtemplate/default/t"), "sandboxtemplate default/t");
 
   auto svc = Service();
   auto dangling = svc->Prune(/*all=*/false);

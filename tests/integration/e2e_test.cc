@@ -1,4 +1,5 @@
 // End-to-end: a real sbxd, the real sbx CLI, real runsc, real SQLite.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -12,6 +13,8 @@ namespace sbx::testing {
 namespace {
 
 using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr const char* kImage = kTestImage;
 
@@ -233,6 +236,36 @@ TEST_F(E2E, ImageInUseCannotBeRemoved) {
   EXPECT_EQ(d().Sbx("image rm test/other:2").code, 0);
   EXPECT_NE(d().Sbx(std::string("image rm ") + kImage).code, 0);
   DeleteAndWait("user");
+}
+
+// Init containers and templates use images too: neither image can be
+// removed while they refer to it, and both can once they are gone.
+TEST_F(E2E, ImagesOfInitContainersAndTemplatesCannotBeRemoved) {
+  const std::string tar = d().dir() + "/busybox.tar";
+  ASSERT_EQ(d().Sbx("image import " + tar + " --name test/init-only:1").code, 0);
+  ASSERT_EQ(d().Sbx("image import " + tar + " --name test/tmpl-only:1").code, 0);
+  ApplyReady("initial", SandboxYaml("initial", "", "", "[\"sleep\", \"100000\"]") +
+                            "      initContainers:\n      - name: init\n"
+                            "        image: test/init-only:1\n        command: [\"true\"]\n");
+  ASSERT_EQ(d().Sbx("apply -f -",
+                    "apiVersion: extensions.agents.x-k8s.io/v1beta1\nkind: SandboxTemplate\n"
+                    "metadata: {name: tmpl}\nspec:\n  podTemplate:\n    spec:\n      containers:\n"
+                    "      - name: main\n        image: test/tmpl-only:1\n").code, 0);
+  CmdResult rm = d().Sbx("image rm test/init-only:1");
+  EXPECT_NE(rm.code, 0);
+  EXPECT_THAT(rm.err, HasSubstr("in use by sandbox default/initial")) << rm.out;
+  rm = d().Sbx("image rm test/tmpl-only:1");
+  EXPECT_NE(rm.code, 0);
+  EXPECT_THAT(rm.err, HasSubstr("in use by sandboxtemplate default/tmpl")) << rm.out;
+  CmdResult ls = d().Sbx("image ls");
+  EXPECT_THAT(ls.out, HasSubstr("sandboxtemplate/default/tmpl")) << ls.out;
+
+  ASSERT_EQ(d().Sbx("delete sandboxtemplate tmpl").code, 0);
+  DeleteAndWait("initial");
+  EXPECT_EQ(d().Sbx("image rm test/init-only:1").code, 0);
+  EXPECT_EQ(d().Sbx("image rm test/tmpl-only:1").code, 0);
+  ls = d().Sbx("image ls");
+  EXPECT_THAT(ls.out, Not(HasSubstr("-only"))) << ls.out;
 }
 
 // Each bad input gets a clear 4xx and leaves the store unchanged.
