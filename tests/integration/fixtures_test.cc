@@ -42,7 +42,7 @@ void UseTestImage(json& pod_spec) {
 }
 
 std::string ContainerState(const json& sandbox, const std::string& list, const std::string& name) {
-  for (const auto& c : sandbox["status"].value(list, json::array())) {
+  for (const auto& c : sandbox.value("status", json::object()).value(list, json::array())) {
     if (c.value("name", "") == name && c.contains("state")) return c["state"].begin().key();
   }
   return "";
@@ -104,8 +104,9 @@ class Fixtures : public DaemonSuite {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     while (std::chrono::steady_clock::now() < deadline) {
       json p = d().GetJson("swp " + pool + " -n " + ns);
-      if (!p.is_null() && p["status"].value("readyReplicas", 0) == n &&
-          p["status"].value("replicas", 0) == n) {
+      // A pool fresh from apply has no status yet.
+      json status = p.is_object() ? p.value("status", json::object()) : json::object();
+      if (status.value("readyReplicas", 0) == n && status.value("replicas", 0) == n) {
         auto members = PoolMembers(ns, pool);
         int ready = 0;
         for (const auto& m : members) {
@@ -168,7 +169,8 @@ class Fixtures : public DaemonSuite {
     return LabelsOf(obj).value(key, "");
   }
   static json ContainerStatus(const json& sandbox, const std::string& name) {
-    for (const auto& c : sandbox["status"].value("containerStatuses", json::array())) {
+    for (const auto& c :
+         sandbox.value("status", json::object()).value("containerStatuses", json::array())) {
       if (c.value("name", "") == name) return c;
     }
     return json::object();
