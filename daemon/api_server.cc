@@ -195,6 +195,32 @@ ApiServer::ApiServer(ApiDeps deps)
     : deps_(std::move(deps)),
       service_(deps_.store, [this](const api::Object& o) { return Admit(o); }) {}
 
+ApiServer::~ApiServer() {
+  std::vector<std::pair<std::shared_ptr<std::atomic<bool>>, std::thread>> threads;
+  {
+    std::lock_guard<std::mutex> lock(background_mu_);
+    threads.swap(background_);
+  }
+  for (auto& [done, t] : threads) t.join();
+}
+
+void ApiServer::StartBackground(std::function<void()> fn) {
+  std::lock_guard<std::mutex> lock(background_mu_);
+  for (auto it = background_.begin(); it != background_.end();) {
+    if (it->first->load()) {
+      it->second.join();
+      it = background_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  background_.emplace_back(done, std::thread([fn = std::move(fn), done] {
+                             fn();
+                             done->store(true);
+                           }));
+}
+
 // Refuses a Sandbox whose image is not in the local store or whose env
 // refers to a Secret or ConfigMap that does not exist, so that the mistake
 // is reported to the client instead of surfacing later as a stuck sandbox.
@@ -710,7 +736,7 @@ void ApiServer::HandleLog(const Route& route, const HttpRequest& req,
     if (!text.empty()) resp->Write(text);
     // Follow: poll the file for growth until the client leaves or the
     // sandbox is gone. The file is appended by the sandbox itself.
-    std::thread([resp, path, read_size] {
+    StartBackground([resp, path, read_size] {
       size_t off = read_size;
       while (!resp->closed()) {
         struct stat st;
@@ -727,7 +753,7 @@ void ApiServer::HandleLog(const Route& route, const HttpRequest& req,
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
       resp->End();
-    }).detach();
+    });
   });
 }
 
@@ -853,7 +879,7 @@ void ApiServer::HandlePull(const HttpRequest& req, std::shared_ptr<HttpResponder
   }
   // Progress as JSON lines, then the image or the error as the last line.
   resp->StartStream(200, "application/x-ndjson");
-  std::thread([this, resp, ref] {
+  StartBackground([this, resp, ref] {
     auto observer = [resp](const oci::PullProgress& p) {
       api::Json layers = api::Json::array();
       for (const auto& l : p.layers) {
@@ -884,7 +910,7 @@ void ApiServer::HandlePull(const HttpRequest& req, std::shared_ptr<HttpResponder
       resp->Write(StatusBody(r.status(), "", "").dump() + "\n");
     }
     resp->End();
-  }).detach();
+  });
 }
 
 void ApiServer::HandleRegistries(const std::string& rest, HttpRequest req,

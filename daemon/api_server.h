@@ -18,8 +18,14 @@
 #ifndef SBX_DAEMON_API_SERVER_H_
 #define SBX_DAEMON_API_SERVER_H_
 
+#include <atomic>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "api/object.h"
 #include "api/pod_validation.h"
@@ -57,6 +63,12 @@ struct ApiDeps {
 class ApiServer {
  public:
   explicit ApiServer(ApiDeps deps);
+  // Waits for the threads of pulls and log follows in progress: stop the
+  // HTTP server (which closes their responses) and cancel the registry
+  // client first, so that they end.
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
   void Handle(HttpRequest req, std::shared_ptr<HttpResponder> resp);
 
   // True for requests whose body is spooled to a file (image import).
@@ -75,8 +87,15 @@ class ApiServer {
   void HandleRegistries(const std::string& rest, HttpRequest req,
                         std::shared_ptr<HttpResponder> resp);
 
+  // Runs `fn` on a thread of its own, for work that outlives a request's
+  // handler (a pull, a log follow); joined when done or at destruction.
+  void StartBackground(std::function<void()> fn);
+
   ApiDeps deps_;
   ResourceService service_;
+  std::mutex background_mu_;
+  // Each with a flag it sets when done, so finished ones are joined early.
+  std::vector<std::pair<std::shared_ptr<std::atomic<bool>>, std::thread>> background_;
 };
 
 }  // namespace sbx::daemon

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -317,7 +318,9 @@ int Run(const CommandLine& cl, Settings cfg) {
   GarbageCollector gc(**store);
 
   EventLoop loop;
-  WorkerPool pool(std::max<size_t>(4, cfg.workers));
+  // Reset at shutdown, running what is still queued, while the API server
+  // and the reload state its tasks use still exist.
+  std::optional<WorkerPool> pool(std::in_place, std::max<size_t>(4, cfg.workers));
   api::Json version = {{"gitVersion", "v" SBX_VERSION},
                        {"platform", "linux/amd64"},
                        {"runsc", {{"version", caps->version},
@@ -325,7 +328,7 @@ int Run(const CommandLine& cl, Settings cfg) {
                                   {"platforms", caps->platforms}}}};
   api::PodPolicy pod_policy;
   pod_policy.host_path_prefixes = cfg.host_path_prefixes;
-  ApiServer api({**store, **images, runtime, controller, loop, pool, clock, version, pod_policy,
+  ApiServer api({**store, **images, runtime, controller, loop, *pool, clock, version, pod_policy,
                  &image_service, &puller, &registry, cfg.auth_file});
   HttpServerOptions ho;
   ho.spool_body = &ApiServer::SpoolBody;
@@ -402,7 +405,7 @@ int Run(const CommandLine& cl, Settings cfg) {
   Reloadable reloadable{&registry, &puller, &image_service, &claims, &pools};
   std::mutex reload_mu;
   std::function<void()> reload = [&cl, &cfg, &reloadable, &reload_mu, &pool] {
-    pool.Submit([&cl, &cfg, &reloadable, &reload_mu] {
+    pool->Submit([&cl, &cfg, &reloadable, &reload_mu] {
       std::lock_guard<std::mutex> l(reload_mu);
       Reload(cl, &cfg, reloadable);
     });
@@ -442,8 +445,10 @@ int Run(const CommandLine& cl, Settings cfg) {
   pools.Stop();
   gc.Stop();
   index.Stop();
-  // Pulls in progress end now; the image service waits for their threads.
+  // Pulls in progress end now; the image service and the API server wait
+  // for their threads.
   registry.Cancel();
+  pool.reset();
   controller.Stop();
   controller_ptr = nullptr;
   return 0;

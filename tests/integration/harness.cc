@@ -145,12 +145,13 @@ bool Daemon::Start(const std::string& extra_flags) {
   return false;
 }
 
-void Daemon::Stop(bool kill9) {
-  if (pid_ <= 0) return;
+int Daemon::Stop(bool kill9) {
+  if (pid_ <= 0) return -1;
   kill(pid_, kill9 ? SIGKILL : SIGTERM);
-  int st;
+  int st = -1;
   waitpid(pid_, &st, 0);
   pid_ = -1;
+  return st;
 }
 
 CmdResult Daemon::Sbx(const std::string& args, const std::string& stdin_text) const {

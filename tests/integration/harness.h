@@ -47,8 +47,9 @@ class Daemon {
   void set_netns(const std::string& path) { netns_ = path; }
   // A command sbxd runs under (it execs sbxd's argv), e.g. a sandbox of its own.
   void set_wrapper(const std::string& command) { wrapper_ = command; }
-  // SIGTERM (graceful) or SIGKILL; waits for the process to go.
-  void Stop(bool kill9 = false);
+  // SIGTERM (graceful) or SIGKILL; waits for the process to go and returns
+  // its wait status (-1 if it was not running).
+  int Stop(bool kill9 = false);
   bool running() const { return pid_ > 0; }
   int pid() const { return pid_; }
 

@@ -4,6 +4,8 @@
 // systemd-socket-activate, SIGHUP reloads of the configuration file, JSON
 // logs, and runsc debug logs kept per sandbox.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
@@ -16,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -23,6 +26,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "tests/common/journal_testing.h"
 #include "tests/integration/harness.h"
@@ -53,6 +57,54 @@ bool Connects(const std::string& path) {
   close(fd);
   return ok;
 }
+
+// A registry that stalls every pull: it accepts connections on 127.0.0.1
+// and never answers.
+class StallingServer {
+ public:
+  StallingServer() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd_, 16) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ADD_FAILURE() << "stalling server: " << std::strerror(errno);
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0) continue;
+        int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) continue;
+        std::lock_guard<std::mutex> lock(mu_);
+        held_.push_back(c);
+      }
+    });
+  }
+  ~StallingServer() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    for (int c : held_) close(c);
+    close(fd_);
+  }
+  int port() const { return port_; }
+  size_t accepted() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_.size();
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<int> held_;
+};
 
 // A NOTIFY_SOCKET: receives sd_notify datagrams on a thread. At each READY=1
 // it runs `on_ready` at once, to see what was true when sbxd said so.
@@ -460,6 +512,53 @@ TEST(Service, SocketActivationServesThePassedSocket) {
   std::ofstream(d.dir() + "/two.sh") << two << "\n";
   CmdResult r = Sh("timeout 60 sh " + d.dir() + "/two.sh");
   EXPECT_NE(r.out.find("socket activation: expected 1 socket, got 2"), std::string::npos) << r.out;
+}
+
+// SIGTERM while a pull hangs on its registry and a log is followed: sbxd
+// cancels the pull, ends both streams, and exits 0 within seconds, with
+// every thread that served them joined; the sandbox runs on.
+TEST(Service, StoppingDuringAPullAndALogFollowExitsCleanly) {
+  SBX_REQUIRE_ROOT_AND_RUNSC();
+  StallingServer registry;
+  const std::string host = "127.0.0.1:" + std::to_string(registry.port());
+  Daemon d;
+  const std::string config = d.dir() + "/sbxd.toml";
+  std::ofstream(config) << "[registry.\"" << host << "\"]\nplain_http = true\n";
+  ASSERT_TRUE(d.Start("--config " + config)) << d.log();
+  ASSERT_TRUE(d.ImportBusybox(kImage));
+  ASSERT_EQ(d.Sbx("apply -f -", SandboxYaml("follow")).code, 0);
+  CmdResult w = d.Sbx("wait sandbox/follow --for=condition=Ready --timeout=60s");
+  ASSERT_EQ(w.code, 0) << w.err << d.log();
+
+  const std::string sbx =
+      "SBX_SOCKET=" + d.socket() + " timeout 60 " + Daemon::BuildDir() + "/cli/sbx ";
+  CmdResult pull, logs;
+  std::thread puller([&] { pull = Sh(sbx + "image pull " + host + "/stall:1 </dev/null"); });
+  std::thread follower([&] { logs = Sh(sbx + "logs -f follow </dev/null"); });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (registry.accepted() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GE(registry.accepted(), 1u) << "the pull never reached the registry\n" << d.log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the follow stream is open
+
+  auto stop_started = std::chrono::steady_clock::now();
+  int status = d.Stop();
+  auto took = std::chrono::steady_clock::now() - stop_started;
+  puller.join();
+  follower.join();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status << "\n"
+                                                             << d.log();
+  EXPECT_LT(took, std::chrono::seconds(15)) << d.log();
+  EXPECT_NE(pull.code, 0) << pull.out;    // the pull ended unfinished
+  EXPECT_NE(pull.code, 124) << pull.out;  // by sbxd's exit, not by the timeout
+  EXPECT_NE(logs.code, 124) << logs.out << logs.err;
+
+  // The sandbox outlived sbxd; the next sbxd adopts it and deletes it.
+  ASSERT_TRUE(d.Start("--config " + config)) << d.log();
+  CmdResult e = d.Sbx("exec follow -- true");
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_EQ(d.Sbx("delete sandbox follow --wait=true --timeout=60s").code, 0);
 }
 
 }  // namespace
