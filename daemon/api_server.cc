@@ -195,31 +195,7 @@ ApiServer::ApiServer(ApiDeps deps)
     : deps_(std::move(deps)),
       service_(deps_.store, [this](const api::Object& o) { return Admit(o); }) {}
 
-ApiServer::~ApiServer() {
-  std::vector<std::pair<std::shared_ptr<std::atomic<bool>>, std::thread>> threads;
-  {
-    std::lock_guard<std::mutex> lock(background_mu_);
-    threads.swap(background_);
-  }
-  for (auto& [done, t] : threads) t.join();
-}
-
-void ApiServer::StartBackground(std::function<void()> fn) {
-  std::lock_guard<std::mutex> lock(background_mu_);
-  for (auto it = background_.begin(); it != background_.end();) {
-    if (it->first->load()) {
-      it->second.join();
-      it = background_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  background_.emplace_back(done, std::thread([fn = std::move(fn), done] {
-                             fn();
-                             done->store(true);
-                           }));
-}
+ApiServer::~ApiServer() { background_.JoinAll(); }
 
 // Refuses a Sandbox whose image is not in the local store or whose env
 // refers to a Secret or ConfigMap that does not exist, so that the mistake
@@ -736,7 +712,7 @@ void ApiServer::HandleLog(const Route& route, const HttpRequest& req,
     if (!text.empty()) resp->Write(text);
     // Follow: poll the file for growth until the client leaves or the
     // sandbox is gone. The file is appended by the sandbox itself.
-    StartBackground([resp, path, read_size] {
+    background_.Start([resp, path, read_size] {
       size_t off = read_size;
       while (!resp->closed()) {
         struct stat st;
@@ -879,7 +855,7 @@ void ApiServer::HandlePull(const HttpRequest& req, std::shared_ptr<HttpResponder
   }
   // Progress as JSON lines, then the image or the error as the last line.
   resp->StartStream(200, "application/x-ndjson");
-  StartBackground([this, resp, ref] {
+  background_.Start([this, resp, ref] {
     auto observer = [resp](const oci::PullProgress& p) {
       api::Json layers = api::Json::array();
       for (const auto& l : p.layers) {

@@ -18,17 +18,12 @@
 #ifndef SBX_DAEMON_API_SERVER_H_
 #define SBX_DAEMON_API_SERVER_H_
 
-#include <atomic>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <utility>
-#include <vector>
 
 #include "api/object.h"
 #include "api/pod_validation.h"
+#include "common/thread_set.h"
 #include "common/time.h"
 #include "daemon/event_loop.h"
 #include "daemon/http_server.h"
@@ -87,15 +82,10 @@ class ApiServer {
   void HandleRegistries(const std::string& rest, HttpRequest req,
                         std::shared_ptr<HttpResponder> resp);
 
-  // Runs `fn` on a thread of its own, for work that outlives a request's
-  // handler (a pull, a log follow); joined when done or at destruction.
-  void StartBackground(std::function<void()> fn);
-
   ApiDeps deps_;
   ResourceService service_;
-  std::mutex background_mu_;
-  // Each with a flag it sets when done, so finished ones are joined early.
-  std::vector<std::pair<std::shared_ptr<std::atomic<bool>>, std::thread>> background_;
+  // Work that outlives a request's handler: pulls and log follows.
+  ThreadSet background_;
 };
 
 }  // namespace sbx::daemon

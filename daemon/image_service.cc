@@ -93,7 +93,9 @@ ImagesInUse FindImagesInUse(store::Store& store, const oci::ImageStore& images) 
           std::string image = api::StringField(c, "image");
           if (image.empty()) continue;
           if (auto r = images.Resolve(image); r.ok()) add(u.by_id[r->id], who);
-          if (auto ref = oci::ParseImageReference(image); ref.ok()) add(u.by_name[ref->String()], who);
+          if (auto ref = oci::ParseImageReference(image); ref.ok()) {
+            add(u.by_name[ref->String()], who);
+          }
         }
       }
     }
@@ -136,14 +138,12 @@ ImageService::ImageService(oci::ImageStore& images, oci::ImagePuller& puller, st
 }
 
 ImageService::~ImageService() {
-  std::vector<std::pair<std::shared_ptr<std::atomic<bool>>, std::thread>> threads;
   {
     std::lock_guard<std::mutex> l(mu_);
     stopping_ = true;
-    threads.swap(threads_);
   }
   cv_.notify_all();
-  for (auto& [finished, t] : threads) t.join();
+  pull_threads_.JoinAll();
   if (gc_thread_.joinable()) gc_thread_.join();
 }
 
@@ -243,17 +243,8 @@ ImageCheck ImageService::Ensure(const std::string& uid, const std::string& key,
 }
 
 void ImageService::StartPull(const std::string& image) {
-  // mu_ is held. Threads of pulls that have ended are joined here.
-  for (auto it = threads_.begin(); it != threads_.end();) {
-    if (*it->first) {
-      it->second.join();
-      it = threads_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  auto finished = std::make_shared<std::atomic<bool>>(false);
-  threads_.emplace_back(finished, std::thread([this, image, finished] {
+  // mu_ is held.
+  pull_threads_.Start([this, image] {
     Result<oci::ImageRecord> r = puller_.Pull(image);
     if (!r.ok()) {
       SBX_LOG(kWarning).With("image", image)
@@ -277,8 +268,7 @@ void ImageService::StartPull(const std::string& image) {
       gc_kick_ = true;
       cv_.notify_all();
     }
-    *finished = true;
-  }));
+  });
 }
 
 void ImageService::Forget(const std::string& uid) {

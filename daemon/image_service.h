@@ -21,10 +21,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <memory>
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/thread_set.h"
 #include "common/time.h"
 #include "oci/image_puller.h"
 #include "oci/image_store.h"
@@ -140,8 +141,7 @@ class ImageService {
   std::atomic<int> gc_high_{85}, gc_low_{80};           // a pull ended: look at the disk now
   std::map<std::string, std::shared_ptr<Pull>> pulls_;  // by image as written
   std::map<std::string, Owner> owners_;                 // by uid + "\n" + image
-  // Pull threads, each with the flag it sets as its last act.
-  std::vector<std::pair<std::shared_ptr<std::atomic<bool>>, std::thread>> threads_;
+  ThreadSet pull_threads_;
   std::thread gc_thread_;
 };
 
